@@ -1,0 +1,2245 @@
+#!/usr/bin/env python3
+"""Releaser: run a project's shared release step once per git commit, one at a time.
+
+Several services deploy the same commit. Each one's pre-deploy command asks Releaser for
+"the release of commit X" (POST /queue) and waits for it (GET /release?wait=). Releaser runs
+the release command (migrations, asset builds, ...) once per commit, one release at a time,
+in a clean checkout of that commit, and tells every waiting service whether it succeeded, so
+that no service deploys past a release that did not succeed.
+
+Run it:   RELEASER_GIT_URL=... RELEASER_RELEASE_COMMAND=... python3 releaser.py
+Standard library only, Python 3.9+. README.md documents every variable and route.
+
+States of one release attempt:
+
+    queued --> running --> success | failed | timeout
+      |
+      +------> cancelled
+
+A commit's attempts are numbered 1, 2, ...; a new attempt of a commit whose latest attempt
+failed is made only on an explicit {"retry": true}.
+
+The file reads top to bottom the way a release flows: configuration, storage, processes,
+git workspace, running releases (the worker), the HTTP API, the application's life cycle,
+and the command line.
+"""
+
+import base64
+import binascii
+import calendar
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import hmac
+import http.server
+import ipaddress
+import json
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import types
+import urllib.parse
+import uuid
+from contextlib import contextmanager
+from http import HTTPStatus
+from typing import Dict, List, Mapping, Optional, Tuple
+
+__version__ = "1.0.0"
+
+
+def log(message: str) -> None:
+    """Write one line to the service's log (standard output), whole, even across threads."""
+    with _log_lock:
+        sys.stdout.write("releaser: " + message + "\n")
+        sys.stdout.flush()
+
+
+def _write_log_bytes(data: bytes) -> None:
+    """Write release output (already tagged) to the service's log."""
+    with _log_lock:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+_log_lock = threading.Lock()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_time(ms: Optional[int]) -> Optional[str]:
+    """2024-01-01T12:00:00.000Z for a time in milliseconds since the epoch."""
+    if ms is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def human_duration(ms: int) -> str:
+    """A duration for people: "30 min", "1.5 s", "250 ms"."""
+    if ms < 1000:
+        return "%d ms" % ms
+    if ms < 60000:
+        return "%g s" % round(ms / 1000, 1)
+    if ms < 3600000:
+        return "%g min" % round(ms / 60000, 1)
+    return "%g h" % round(ms / 3600000, 2)
+
+
+# --- Configuration ---------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+#: Variables whose values are secrets: never logged, stored, answered or given to a release.
+SECRET_VARIABLES = ("RELEASER_API_KEY", "RELEASER_GIT_TOKEN", "RELEASER_GIT_SSH_KEY")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting, read once from the environment at start-up; nothing else reads it.
+
+    `git_url` may carry credentials: use `public_git_url` for anything a person or a release
+    can see. `release_env` is the environment a release command starts from: the service's
+    own, minus every secret.
+    """
+
+    git_url: str
+    release_command: str
+    release_timeout_ms: int
+    cleanup_days: int
+    db_path: str
+    port: int
+    host: Optional[str]  # None: "::" dual stack, falling back to 0.0.0.0
+    api_key: Optional[str]
+    insecure_no_auth: bool
+    work_dir: str
+    kill_grace_ms: int
+    shutdown_grace_ms: int
+    log_tail_bytes: int
+    git_token: Optional[str]
+    git_depth: int  # 0: the commit's whole history
+    git_ssh_key: Optional[str]
+    on_railway: bool
+    railway_volume: Optional[str]
+    draining_seconds: Optional[int]
+    release_env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Config":
+        """Read and validate the settings; raise ConfigError naming the first bad variable."""
+        env = {k: v for k, v in environ.items() if v != ""}  # empty means unset
+
+        def number(name, default, minimum=0, maximum=None):
+            raw = env.get(name)
+            if raw is None:
+                return default
+            if not re.fullmatch(r"[0-9]+", raw):
+                raise ConfigError("%s must be a whole number written in digits, not %r"
+                                  % (name, raw[:40]))
+            value = int(raw)
+            if value < minimum or (maximum is not None and value > maximum):
+                limit = ("from %d to %d" % (minimum, maximum)) if maximum is not None \
+                    else ("at least %d" % minimum)
+                raise ConfigError("%s must be %s, not %d" % (name, limit, value))
+            return value
+
+        def required(name, example):
+            if name not in env:
+                raise ConfigError("%s is required (for example %s)" % (name, example))
+            return env[name]
+
+        git_url = required("RELEASER_GIT_URL", "https://github.com/you/app.git")
+        if git_url.startswith("-") or any(c in git_url for c in "\r\n\0"):
+            raise ConfigError("RELEASER_GIT_URL is not a repository URL or path")
+        release_command = required("RELEASER_RELEASE_COMMAND", "./scripts/release.sh")
+
+        volume = env.get("RAILWAY_VOLUME_MOUNT_PATH")
+        default_db = os.path.join(volume, "database.sqlite") if volume else "database.sqlite"
+        db_path = os.path.abspath(env.get("SQLITE_DB_PATH", default_db))
+        work_dir = os.path.abspath(env.get(
+            "RELEASER_WORK_DIR", os.path.join(os.path.dirname(db_path), "releaser-work")))
+
+        host = env.get("HOST")
+        api_key = env.get("RELEASER_API_KEY")
+        insecure = env.get("RELEASER_INSECURE_NO_AUTH")
+        if insecure not in (None, "0", "1"):
+            raise ConfigError("RELEASER_INSECURE_NO_AUTH must be 1 or 0, not %r" % insecure[:40])
+        if api_key is not None and (len(api_key) < 8 or any(ord(c) < 33 or ord(c) > 126
+                                                            for c in api_key)):
+            raise ConfigError("RELEASER_API_KEY must be at least 8 printable ASCII characters "
+                              "without spaces")
+        if api_key is None and insecure != "1" and not is_loopback(host):
+            raise ConfigError(
+                "RELEASER_API_KEY is required when listening beyond loopback (HOST is %s); "
+                "set it, or set HOST=127.0.0.1, or RELEASER_INSECURE_NO_AUTH=1 to run without "
+                "authentication" % (host or "::, all interfaces"))
+
+        ssh_key = env.get("RELEASER_GIT_SSH_KEY")
+        if ssh_key is not None and "PRIVATE KEY" not in ssh_key:
+            raise ConfigError("RELEASER_GIT_SSH_KEY must hold a private key (the text of the "
+                              "key file, -----BEGIN ... PRIVATE KEY-----)")
+
+        config = cls(
+            git_url=git_url,
+            release_command=release_command,
+            release_timeout_ms=number("RELEASE_TIMEOUT_MS", 1800000, minimum=1),
+            cleanup_days=number("DEFAULT_CLEANUP_DAYS", 30, minimum=1, maximum=3650),
+            db_path=db_path,
+            port=number("PORT", 8080, minimum=0, maximum=65535),
+            host=host,
+            api_key=api_key,
+            insecure_no_auth=insecure == "1",
+            work_dir=work_dir,
+            kill_grace_ms=number("RELEASER_KILL_GRACE_MS", 10000, minimum=1),
+            shutdown_grace_ms=number("RELEASER_SHUTDOWN_GRACE_MS", 30000, minimum=1),
+            log_tail_bytes=number("RELEASER_LOG_TAIL_BYTES", 1048576, minimum=1024),
+            git_token=env.get("RELEASER_GIT_TOKEN"),
+            git_depth=number("RELEASER_GIT_DEPTH", 1),
+            git_ssh_key=ssh_key,
+            on_railway="RAILWAY_ENVIRONMENT" in env or "RAILWAY_ENVIRONMENT_NAME" in env,
+            railway_volume=volume,
+            draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
+            release_env=types.MappingProxyType({}),
+        )
+        secrets = config.secrets()
+        release_env = {
+            k: v for k, v in environ.items()
+            if k not in SECRET_VARIABLES and k != "RELEASER_RELEASE_COMMAND"
+            and not any(s in v for s in secrets)
+        }
+        release_env["RELEASER_GIT_URL"] = config.public_git_url
+        return dataclasses.replace(config, release_env=types.MappingProxyType(release_env))
+
+    def secrets(self) -> List[str]:
+        """Secret values to keep out of everything a person or a release can see."""
+        values = [self.api_key, self.git_token, url_password(self.git_url)]
+        return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+    @property
+    def public_git_url(self) -> str:
+        """The repository URL without credentials: safe to log, answer and store."""
+        return strip_credentials(self.git_url)
+
+    def shutdown_grace_s(self) -> float:
+        """How long SIGTERM lets a running release finish: ends 2 s before Railway's kill."""
+        grace_ms = self.shutdown_grace_ms
+        if self.draining_seconds is not None:
+            grace_ms = min(grace_ms, self.draining_seconds * 1000 - 2000)
+        elif self.on_railway:
+            grace_ms = min(grace_ms, 1000)  # Railway kills about 3 s after SIGTERM
+        return max(0, grace_ms) / 1000
+
+
+def is_loopback(host: Optional[str]) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_http_url(url: str):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "ssh", "git+ssh", "ftp", "ftps") \
+            or "@" not in parts.netloc:
+        return None
+    return parts
+
+
+def url_password(url: str) -> Optional[str]:
+    """The secret in a URL's user info: the password, or for http(s) a lone user (a token)."""
+    parts = _split_http_url(url)
+    if parts is None:
+        return None
+    userinfo = parts.netloc.rsplit("@", 1)[0]
+    user, sep, password = userinfo.partition(":")
+    if sep:
+        return urllib.parse.unquote(password)
+    return urllib.parse.unquote(user) if parts.scheme.lower() in ("http", "https") else None
+
+
+def url_user(url: str) -> Optional[str]:
+    parts = _split_http_url(url)
+    if parts is None:
+        return None
+    user, sep, _ = parts.netloc.rsplit("@", 1)[0].partition(":")
+    return urllib.parse.unquote(user) if sep else None
+
+
+def strip_credentials(url: str) -> str:
+    """Remove a password (and an http(s) user) from a URL; other forms pass unchanged."""
+    parts = _split_http_url(url)
+    if parts is None:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.partition(":")[0]
+    keep_user = parts.scheme.lower() not in ("http", "https")
+    netloc = (user + "@" + host) if keep_user and user else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask_secrets(text: str, secrets: List[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+# --- Storage ---------------------------------------------------------------------------------
+
+
+class Status:
+    """The states of a release attempt (see the diagram at the top of the file)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    FINAL = (SUCCESS, FAILED, TIMEOUT, CANCELLED)
+
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE release_log (
+    id INTEGER PRIMARY KEY,
+    git_commit_sha TEXT NOT NULL CHECK (length(git_commit_sha) IN (40, 64)
+                                        AND git_commit_sha NOT GLOB '*[^0-9a-f]*'),
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    release_status TEXT NOT NULL CHECK (release_status IN
+        ('queued', 'running', 'success', 'failed', 'timeout', 'cancelled')),
+    created_at INTEGER NOT NULL,              -- milliseconds since the epoch, UTC
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,                       -- when the attempt began (git included)
+    ended_at INTEGER,
+    exit_code INTEGER,
+    error TEXT,
+    pgid INTEGER,                             -- the release command's process group
+    attempt_marker TEXT,                      -- RELEASER_ATTEMPT_ID, set just before the command starts
+    output_tail BLOB NOT NULL DEFAULT x'',    -- the last RELEASER_LOG_TAIL_BYTES of output
+    output_bytes INTEGER NOT NULL DEFAULT 0,  -- all output ever produced, in bytes
+    UNIQUE (git_commit_sha, attempt),
+    CHECK ((release_status IN ('success', 'failed', 'timeout', 'cancelled')) = (ended_at IS NOT NULL)),
+    CHECK (release_status <> 'running' OR started_at IS NOT NULL)
+);
+-- At most one attempt runs, whatever the code above the database does.
+CREATE UNIQUE INDEX release_log_one_running ON release_log (release_status)
+    WHERE release_status = 'running';
+CREATE INDEX release_log_by_created ON release_log (created_at, release_status, started_at, ended_at);
+CREATE INDEX release_log_by_ended ON release_log (ended_at);
+
+-- Pending attempts, first in, first out (by position). A commit is queued at most once.
+CREATE TABLE release_queue (
+    position INTEGER PRIMARY KEY,
+    release_id INTEGER NOT NULL UNIQUE REFERENCES release_log (id) ON DELETE CASCADE,
+    git_commit_sha TEXT NOT NULL UNIQUE,
+    queued_at INTEGER NOT NULL
+);
+"""
+
+#: The columns of a release's record that status answers need (never the output tail).
+RELEASE_COLUMNS = """r.id, r.git_commit_sha, r.attempt, r.release_status, r.created_at,
+    r.updated_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt_marker,
+    r.output_bytes,
+    CASE WHEN q.position IS NULL THEN NULL
+         ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END"""
+RELEASE_FROM = "release_log r LEFT JOIN release_queue q ON q.release_id = r.id"
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    # Statement by statement: executescript() would commit the surrounding transaction.
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+class StartupError(Exception):
+    """The service cannot start (database held by another releaser, unknown schema, ...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """One release attempt, as read from the database (without its output)."""
+
+    id: int
+    sha: str
+    attempt: int
+    status: str
+    created_at: int
+    updated_at: int
+    started_at: Optional[int]
+    ended_at: Optional[int]
+    exit_code: Optional[int]
+    error: Optional[str]
+    marker: Optional[str]
+    output_bytes: int
+    queue_position: Optional[int]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in Status.FINAL
+
+    def details(self) -> dict:
+        duration = None
+        if self.started_at is not None and self.ended_at is not None:
+            duration = self.ended_at - self.started_at
+        return {
+            "release_status": self.status,
+            "attempt": self.attempt,
+            "created_at": iso_time(self.created_at),
+            "updated_at": iso_time(self.updated_at),
+            "started_at": iso_time(self.started_at),
+            "ended_at": iso_time(self.ended_at),
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "queue_position": self.queue_position,
+            "duration_ms": duration,
+            "output_bytes": self.output_bytes,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What POST /queue or DELETE /queue/<sha> did: `outcome` and the attempt's state."""
+
+    outcome: str
+    state: Optional[str] = None
+
+
+class Store:
+    """The SQLite database: the only place that holds SQL.
+
+    One writer connection behind a lock; every change runs in a BEGIN IMMEDIATE transaction,
+    so the schema's invariants (one running attempt, a commit queued at most once, an attempt
+    leaving the queue in the transaction that runs or cancels it) hold across threads and
+    processes. Reads use a small pool of their own connections (WAL lets them run beside a
+    write). Every committed change bumps `version` and wakes the threads waiting in
+    `wait_for_change`, which is how long-polls learn of news without reading in a loop.
+    """
+
+    BUSY_TIMEOUT_MS = 2000
+
+    def __init__(self, path: str):
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._readers: List[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self.version = 0
+        self._db = self._connect()
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._upgrade_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = %d" % self.BUSY_TIMEOUT_MS)
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = FULL")
+        return db
+
+    def close(self) -> None:
+        with self._write_lock, self._readers_lock:
+            for db in self._readers + [self._db]:
+                db.close()
+            self._readers = []
+
+    # -- transactions and change notification
+
+    @contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT on the writer connection; waiters wake after commit."""
+        with self._write_lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        self.wake_waiters()
+
+    @contextmanager
+    def reading(self):
+        """A connection for reads only, from the pool (one consistent snapshot inside)."""
+        with self._readers_lock:
+            db = self._readers.pop() if self._readers else None
+        if db is None:
+            db = self._connect()
+        try:
+            yield db
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            with self._readers_lock:
+                self._readers.append(db)
+
+    def wake_waiters(self) -> None:
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, seen_version: int, timeout: float) -> None:
+        """Block until a change after `seen_version` was committed, or `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.version == seen_version:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._changed.wait(remaining)
+
+    # -- schema
+
+    def _upgrade_schema(self) -> None:
+        """Create the schema, or upgrade an older one (the original Node releaser's too)."""
+        db = self._db
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%'")}
+        except sqlite3.DatabaseError as exc:
+            raise StartupError("%s is not a SQLite database this releaser can use (%s)"
+                               % (self.path, exc))
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION or version < 0:
+            raise StartupError("%s has schema version %d, newer than this releaser knows (%d); "
+                               "use a newer releaser.py" % (self.path, version, SCHEMA_VERSION))
+        if not tables:
+            with self.transaction() as db:
+                _create_schema(db)
+                db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            return
+        columns = set()
+        if "release_log" in tables:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
+        if {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
+            self._upgrade_from_node(tables, columns)
+            return
+        raise StartupError("%s holds tables this releaser does not know (%s); point "
+                           "SQLITE_DB_PATH at a new file" % (self.path, ", ".join(sorted(tables))))
+
+    def _upgrade_from_node(self, tables, columns) -> None:
+        """Convert the original Node implementation's database in place, keeping its history.
+
+        Final rows become attempt 1 (2, ... for repeats), queued rows keep their queue order,
+        a row left running becomes failed (interrupted). Rows with short SHAs, which that
+        version accepted, are left out: releases here are keyed by the full SHA.
+        """
+        def col(name):
+            return name if name in columns else "NULL"
+
+        legacy_order = "rowid"
+        with self.transaction() as db:
+            if "release_queue" in tables:
+                queue_cols = {row[1] for row in db.execute("PRAGMA table_info(release_queue)")}
+                if "git_commit_sha" in queue_cols:
+                    legacy_order = ("(SELECT MIN(lq.rowid) FROM legacy_release_queue lq "
+                                    "WHERE lq.git_commit_sha = l.git_commit_sha)")
+                db.execute("ALTER TABLE release_queue RENAME TO legacy_release_queue")
+            db.execute("ALTER TABLE release_log RENAME TO legacy_release_log")
+            for index, in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                     "AND sql IS NOT NULL").fetchall():
+                db.execute('DROP INDEX "%s"' % index.replace('"', '""'))
+            _create_schema(db)
+            rows = db.execute(
+                "SELECT lower(trim(git_commit_sha)), lower(trim(release_status)), %s, %s, %s, %s, "
+                "%s, CASE WHEN lower(release_status) IN ('queued', 'pending') THEN %s END "
+                "FROM legacy_release_log l ORDER BY rowid"
+                % (col("created_at"), col("queued_at"), col("started_at"), col("ended_at"),
+                   col("updated_at"), legacy_order)).fetchall()
+            attempts: Dict[str, int] = {}
+            queued: Dict[str, tuple] = {}
+            for sha, status, created, queued_at, started, ended, updated, order in rows:
+                if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha or ""):
+                    continue  # a short SHA cannot be stored as a release; see docstring
+                created_ms = parse_legacy_time(created) or parse_legacy_time(queued_at) \
+                    or now_ms()
+                started_ms, ended_ms = parse_legacy_time(started), parse_legacy_time(ended)
+                error = None
+                if status in ("queued", "pending"):
+                    if sha in queued:
+                        continue  # queued twice by the old version: once is enough
+                    status, started_ms, ended_ms = Status.QUEUED, None, None
+                elif status == "running":
+                    status, error = Status.FAILED, "interrupted: the releaser was upgraded"
+                elif status not in Status.FINAL:
+                    status, error = Status.FAILED, "unknown status %r in the original " \
+                                                   "releaser's database" % status
+                if status != Status.QUEUED:
+                    ended_ms = ended_ms or started_ms or created_ms
+                attempts[sha] = attempts.get(sha, 0) + 1
+                cur = db.execute(
+                    "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at,"
+                    " updated_at, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sha, attempts[sha], status, created_ms,
+                     parse_legacy_time(updated) or ended_ms or created_ms, started_ms,
+                     ended_ms, error))
+                if status == Status.QUEUED:
+                    queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
+                                   created_ms)
+            for sha, (_, release_id, created_ms) in sorted(queued.items(),
+                                                           key=lambda item: item[1][0]):
+                db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
+                           "VALUES (?, ?, ?)", (release_id, sha, created_ms))
+            # The queue first: it may hold a foreign key to the log.
+            db.execute("DROP TABLE IF EXISTS legacy_release_queue")
+            db.execute("DROP TABLE legacy_release_log")
+            db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+        log("upgraded the original releaser's database %s (%d records kept)"
+            % (self.path, sum(attempts.values())))
+
+    # -- reads
+
+    @staticmethod
+    def _release(row) -> Optional[Release]:
+        return Release(*row) if row else None
+
+    def latest_release(self, sha: str) -> Optional[Release]:
+        """The commit's latest attempt, or None."""
+        with self.reading() as db:
+            return self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.git_commit_sha = ? ORDER BY r.attempt DESC LIMIT 1"
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha,)).fetchone())
+
+    def release_attempt(self, sha: str, attempt: int) -> Optional[Release]:
+        with self.reading() as db:
+            return self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.attempt = ?"
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha, attempt)).fetchone())
+
+    def release_by_id(self, release_id: int) -> Optional[Release]:
+        with self.reading() as db:
+            return self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
+                (release_id,)).fetchone())
+
+    def release_output(self, release_id: int) -> Optional[Tuple[str, bytes, int]]:
+        """(status, saved output tail, total output bytes) of an attempt, or None."""
+        with self.reading() as db:
+            row = db.execute("SELECT release_status, output_tail, output_bytes FROM release_log "
+                             "WHERE id = ?", (release_id,)).fetchone()
+        return (row[0], bytes(row[1]), row[2]) if row else None
+
+    def health(self) -> Tuple[bool, int]:
+        """(is a release running, queue length), in one query."""
+        with self.reading() as db:
+            running, queued = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM release_log WHERE release_status = 'running'), "
+                "(SELECT COUNT(*) FROM release_queue)").fetchone()
+        return bool(running), queued
+
+    def queue_snapshot(self) -> Tuple[Optional[Release], List[Tuple[str, int, int]]]:
+        """The running attempt and the queue [(sha, attempt, queued_at)], in running order."""
+        with self.reading() as db:
+            db.execute("BEGIN")
+            running = self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.release_status = 'running'"
+                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+            queue = db.execute(
+                "SELECT q.git_commit_sha, r.attempt, q.queued_at FROM release_queue q "
+                "JOIN release_log r ON r.id = q.release_id ORDER BY q.position").fetchall()
+            db.execute("COMMIT")
+        return running, queue
+
+    def running_release(self) -> Optional[Release]:
+        with self.reading() as db:
+            return self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.release_status = 'running'"
+                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+
+    def metrics(self, since_ms: int) -> List[Tuple[str, int, Optional[float]]]:
+        """[(status, count, average minutes from start to end)] of attempts created since."""
+        with self.reading() as db:
+            return db.execute(
+                "SELECT release_status, COUNT(*), "
+                "AVG(CASE WHEN started_at IS NOT NULL AND ended_at IS NOT NULL "
+                "         THEN ended_at - started_at END) / 60000.0 "
+                "FROM release_log WHERE created_at >= ? "
+                "GROUP BY release_status ORDER BY release_status", (since_ms,)).fetchall()
+
+    # -- changes
+
+    def request_release(self, sha: str, retry: bool, may_create: bool) -> Decision:
+        """Atomically look at the commit's latest attempt and, where due, create a new one.
+
+        A new attempt is inserted `running` when nothing runs and nothing waits (the worker
+        takes it at once), else `queued` at the tail. `may_create` is False while shutting down.
+        """
+        with self.transaction() as db:
+            latest = db.execute(
+                "SELECT attempt, release_status FROM release_log WHERE git_commit_sha = ? "
+                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+            if latest is not None:
+                attempt, status = latest
+                if status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS):
+                    return Decision("exists", status)
+                if not retry:
+                    return Decision("needs_retry", status)
+            if not may_create:
+                return Decision("shutting_down")
+            busy = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM release_log WHERE release_status = 'running') "
+                "OR EXISTS (SELECT 1 FROM release_queue)").fetchone()[0]
+            now = now_ms()
+            status = Status.QUEUED if busy else Status.RUNNING
+            cur = db.execute(
+                "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at, "
+                "updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (sha, latest[0] + 1 if latest else 1, status, now, now,
+                 None if busy else now))
+            if busy:
+                db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
+                           "VALUES (?, ?, ?)", (cur.lastrowid, sha, now))
+            return Decision("created", status)
+
+    def cancel_release(self, sha: str) -> Decision:
+        """Cancel the commit's queued attempt; it leaves the queue in the same transaction."""
+        with self.transaction() as db:
+            latest = db.execute(
+                "SELECT id, release_status FROM release_log WHERE git_commit_sha = ? "
+                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+            if latest is None:
+                return Decision("not_found")
+            release_id, status = latest
+            if status != Status.QUEUED:
+                return Decision("not_queued", status)
+            now = now_ms()
+            db.execute("UPDATE release_log SET release_status = 'cancelled', error = 'cancelled',"
+                       " ended_at = ?, updated_at = ? WHERE id = ?", (now, now, release_id))
+            db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
+            return Decision("cancelled", Status.CANCELLED)
+
+    def claim_next_release(self) -> Optional[Release]:
+        """The attempt the worker should run now: one already marked running by POST /queue,
+        else the head of the queue, marked running as it leaves the queue. None when idle."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM release_log WHERE release_status = 'running'"
+                             ).fetchone()
+            if row is None:
+                head = db.execute("SELECT position, release_id FROM release_queue "
+                                  "ORDER BY position LIMIT 1").fetchone()
+                if head is None:
+                    return None
+                now = now_ms()
+                db.execute("UPDATE release_log SET release_status = 'running', started_at = ?, "
+                           "updated_at = ? WHERE id = ?", (now, now, head[1]))
+                db.execute("DELETE FROM release_queue WHERE position = ?", (head[0],))
+                row = (head[1],)
+            return self._release(db.execute(
+                "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
+                row).fetchone())
+
+    def mark_command_starting(self, release_id: int, marker: str) -> None:
+        """Record the attempt's marker before its command starts: from here on, a crash
+        means the command may have run, so recovery fails the attempt instead of re-running."""
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET attempt_marker = ?, updated_at = ? WHERE id = ?",
+                       (marker, now_ms(), release_id))
+
+    def record_process_group(self, release_id: int, pgid: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET pgid = ? WHERE id = ?", (pgid, release_id))
+
+    def save_output(self, release_id: int, tail: bytes, total: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET output_tail = ?, output_bytes = ? WHERE id = ?",
+                       (tail, total, release_id))
+
+    def finish_release(self, release_id: int, status: str, exit_code: Optional[int],
+                       error: Optional[str], tail: Optional[bytes] = None,
+                       total: Optional[int] = None) -> None:
+        """Make a running attempt final, with its output's last tail."""
+        now = now_ms()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
+                "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
+                "output_bytes = COALESCE(?, output_bytes) WHERE id = ? "
+                "AND release_status = 'running'",
+                (status, exit_code, error, now, now, tail, total, release_id))
+
+    def requeue_at_head(self, release_id: int) -> None:
+        """Put an attempt whose command never started back at the head of the queue."""
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET release_status = 'queued', started_at = NULL, "
+                       "pgid = NULL, attempt_marker = NULL, updated_at = ? WHERE id = ?",
+                       (now_ms(), release_id))
+            db.execute(
+                "INSERT INTO release_queue (position, release_id, git_commit_sha, queued_at) "
+                "SELECT (SELECT COALESCE(MIN(position), 1) - 1 FROM release_queue), id, "
+                "git_commit_sha, created_at FROM release_log WHERE id = ?", (release_id,))
+
+    def delete_finished_before(self, cutoff_ms: int) -> int:
+        """Delete final attempts that ended before the cutoff; never queued or running ones."""
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM release_log WHERE ended_at < ? AND release_status IN "
+                "('success', 'failed', 'timeout', 'cancelled')", (cutoff_ms,)).rowcount
+
+
+def parse_legacy_time(value) -> Optional[int]:
+    """Milliseconds from the Node version's timestamps: SQLite's "2024-01-01 12:00:00" (UTC),
+    JavaScript's "2024-01-01T12:00:00.000Z", or epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return int(value if value > 1e11 else value * 1000)
+    match = re.match(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?"
+                     r"\s*(Z|[+-]\d\d:?\d\d)?$", str(value).strip())
+    if not match:
+        return None
+    y, mo, d, h, mi, s, frac, zone = match.groups()
+    seconds = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s or 0)))
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[-2:]) * 60)
+    return seconds * 1000 + int((frac or "0")[:3].ljust(3, "0"))
+
+
+# --- Processes -------------------------------------------------------------------------------
+#
+# A release command runs in a session (and process group) of its own, so that stopping it
+# reaches its children and grandchildren. Its processes also carry RELEASER_ATTEMPT_ID in
+# their environment, which lets a restarted releaser find what a crashed one left behind
+# without trusting a stored process group id the system may have given to someone else.
+
+
+def process_group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(pgid: int, grace_s: float,
+                       leader: Optional[subprocess.Popen] = None) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds.
+
+    `leader` is our child that leads the group: it is reaped as it dies (a zombie still
+    counts as a member of its group) and waited for at the end.
+    """
+    def reap():
+        if leader is not None:
+            leader.poll()
+        _reap_children()
+
+    reap()
+    if not process_group_exists(pgid):
+        return
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while process_group_exists(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        reap()
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if leader is not None:
+        leader.wait()
+    _reap_children()
+
+
+def _reap_children() -> None:
+    """Reap exited children we inherited (we may be PID 1 in a container without an init)."""
+    if os.getpid() != 1:
+        return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def processes_with_marker(marker: str) -> List[int]:
+    """Pids whose environment holds RELEASER_ATTEMPT_ID=<marker> (Linux /proc; else none)."""
+    needle = b"\0RELEASER_ATTEMPT_ID=" + marker.encode() + b"\0"
+    pids = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                environ = b"\0" + f.read() + b"\0"
+        except OSError:
+            continue
+        if needle in environ:
+            pids.append(int(entry))
+    return pids
+
+
+def stop_marked_processes(marker: str, grace_s: float) -> int:
+    """Stop every process carrying the attempt's marker: SIGTERM, then SIGKILL. Returns how many."""
+    pids = processes_with_marker(marker)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while sig == signal.SIGTERM and processes_with_marker(marker) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return len(pids)
+
+
+class Interrupted(Exception):
+    """The service is stopping and told this work to end now."""
+
+
+def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], deadline: float,
+                hurry: threading.Event, max_output: int = 65536) -> Tuple[int, str]:
+    """Run a short command (git) in its own process group: (exit status, its output).
+
+    Standard input is empty; the group is killed when `deadline` (monotonic) passes, giving
+    status -1, or when `hurry` is set, raising Interrupted.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        while True:
+            try:
+                out, _ = proc.communicate(timeout=max(0.0, min(deadline - time.monotonic(),
+                                                               0.25)))
+                return proc.returncode, out[-max_output:].decode("utf-8", "replace")
+            except subprocess.TimeoutExpired:
+                if hurry.is_set():
+                    raise Interrupted()
+                if time.monotonic() >= deadline:
+                    return -1, "did not finish within the release timeout"
+    finally:
+        if proc.returncode is None:
+            stop_process_group(proc.pid, 1.0, leader=proc)
+
+
+# --- Git workspace ---------------------------------------------------------------------------
+
+
+class GitError(Exception):
+    """git could not produce the commit. `final` means retrying cannot help."""
+
+    def __init__(self, message: str, final: bool = False):
+        super().__init__(message)
+        self.final = final
+
+
+class Workspace:
+    """The cached clone and the release trees under RELEASER_WORK_DIR.
+
+    `cache.git` is a bare repository that only ever gains objects: each release fetches just
+    its commit into it (shallow, RELEASER_GIT_DEPTH deep, by SHA; a full fetch when the server
+    refuses that). Each attempt then gets a fresh tree in `trees/`: a new repository that
+    borrows the cache's objects (git alternates) and checks the commit out detached, with
+    `origin` set to the URL without credentials. A release can do anything to its tree
+    without touching the cache. A cache that git cannot use is deleted and made again.
+    Credentials reach git only through its environment, never its command line or config.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.cache = os.path.join(config.work_dir, "cache.git")
+        self.trees = os.path.join(config.work_dir, "trees")
+        self._secrets = config.secrets()
+
+    def remove_leftover_trees(self) -> None:
+        if os.path.isdir(self.trees):
+            for name in os.listdir(self.trees):
+                remove_tree(os.path.join(self.trees, name))
+
+    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event) -> str:
+        """Bring the commit into the cache and lay out its tree; return the tree's path.
+
+        git failures are retried with backoff until `deadline`; a commit the repository does
+        not have fails at once (GitError with final=True).
+        """
+        backoff, rebuild = 1.0, False
+        while True:
+            try:
+                self._ensure_cache(rebuild)
+                if not self._has_commit(sha):
+                    self._fetch(sha, deadline, hurry)
+                return self._lay_out_tree(sha, marker, deadline, hurry)
+            except GitError as exc:
+                if exc.final or time.monotonic() + backoff >= deadline:
+                    raise
+                log("%s; retrying in %g s" % (exc, backoff))
+                # A cache git cannot read is rebuilt; an unreachable remote is not its fault.
+                rebuild = not _is_connection_error(str(exc))
+            if hurry.wait(backoff):
+                raise Interrupted()
+            backoff = min(backoff * 2, 30.0)
+
+    def _git(self, args: List[str], deadline: float, hurry: threading.Event,
+             cwd: Optional[str] = None) -> Tuple[int, str]:
+        rc, output = run_command(["git"] + args, cwd, self._git_env(), deadline, hurry)
+        return rc, mask_secrets(output.strip(), self._secrets)
+
+    def _git_env(self) -> Dict[str, str]:
+        env = dict(self.config.release_env)
+        env.update(GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C",
+                   GIT_ASKPASS="", SSH_ASKPASS="")
+        env.pop("GIT_DIR", None)
+        env.pop("GIT_WORK_TREE", None)
+        ssh = "ssh -o BatchMode=yes"
+        if self.config.git_ssh_key:
+            ssh += " -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new " \
+                   "-o UserKnownHostsFile=%s" % (
+                       shlex.quote(self._ssh_key_file()),
+                       shlex.quote(os.path.join(self.config.work_dir, "known_hosts")))
+        env.setdefault("GIT_SSH_COMMAND", ssh)
+        secret = self.config.git_token or url_password(self.config.git_url)
+        if secret and self.config.git_url.lower().startswith(("http://", "https://")):
+            user = url_user(self.config.git_url) or "x-access-token"
+            token = base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()
+            count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+            env.update({"GIT_CONFIG_COUNT": str(count + 1),
+                        "GIT_CONFIG_KEY_%d" % count: "http.extraHeader",
+                        "GIT_CONFIG_VALUE_%d" % count: "Authorization: Basic " + token})
+        return env
+
+    def _ssh_key_file(self) -> str:
+        path = os.path.join(self.config.work_dir, "ssh_key")
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.config.git_ssh_key.replace("\r\n", "\n").rstrip("\n") + "\n")
+        return path
+
+    def _ensure_cache(self, rebuild: bool) -> None:
+        head = os.path.join(self.cache, "HEAD")
+        if rebuild or not (os.path.isfile(head) and os.path.isdir(
+                os.path.join(self.cache, "objects"))):
+            if os.path.exists(self.cache):
+                log("re-creating the cached clone in %s" % self.cache)
+                remove_tree(self.cache)
+            os.makedirs(self.config.work_dir, exist_ok=True)
+            building = self.cache + ".new"
+            remove_tree(building)
+            rc, out = self._git(["init", "--quiet", "--bare", building], time.monotonic() + 60,
+                                threading.Event())
+            if rc != 0:
+                raise GitError("could not create the cached clone in %s: %s"
+                               % (self.cache, out))
+            os.rename(building, self.cache)  # whole or absent: a crash leaves only ".new"
+
+    def _has_commit(self, sha: str) -> bool:
+        rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],
+                          time.monotonic() + 60, threading.Event())
+        return rc == 0
+
+    def _fetch(self, sha: str, deadline: float, hurry: threading.Event) -> None:
+        url = self.config.public_git_url
+        depth = ["--depth=%d" % self.config.git_depth] if self.config.git_depth else []
+        base = ["--git-dir", self.cache, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        rc, by_sha = self._git(base + depth + ["--", url, sha], deadline, hurry)
+        if rc == 0 and self._has_commit(sha):
+            return
+        # The server would not send a commit by SHA: fetch every branch and tag instead.
+        rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
+                                           "+refs/tags/*:refs/tags/*"], deadline, hurry)
+        if rc == 0:
+            if self._has_commit(sha):
+                return
+            raise GitError("commit %s not found in the repository %s" % (sha, url), final=True)
+        raise GitError("could not fetch commit %s from %s: %s"
+                       % (sha, url, _last_line(everything or by_sha)))
+
+    def _lay_out_tree(self, sha: str, marker: str, deadline: float,
+                      hurry: threading.Event) -> str:
+        os.makedirs(self.trees, exist_ok=True)
+        tree = os.path.join(self.trees, "%s-%s" % (sha[:12], marker[:8]))
+        remove_tree(tree)
+        rc, out = self._git(["-c", "init.defaultBranch=release", "init", "--quiet", tree],
+                            deadline, hurry)
+        if rc == 0:
+            git_dir = os.path.join(tree, ".git")
+            with open(os.path.join(git_dir, "objects", "info", "alternates"), "w") as f:
+                f.write(os.path.join(os.path.abspath(self.cache), "objects") + "\n")
+            shallow = os.path.join(self.cache, "shallow")
+            if os.path.exists(shallow):
+                shutil.copyfile(shallow, os.path.join(git_dir, "shallow"))
+            rc, out = self._git(["remote", "add", "origin", self.config.public_git_url],
+                                deadline, hurry, cwd=tree)
+        if rc == 0:
+            rc, out = self._git(["-c", "advice.detachedHead=false", "checkout", "--quiet",
+                                 "--detach", sha], deadline, hurry, cwd=tree)
+        if rc != 0:
+            remove_tree(tree)
+            raise GitError("could not check out commit %s: %s" % (sha, _last_line(out)))
+        return tree
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "git gave no reason"
+
+
+def _is_connection_error(message: str) -> bool:
+    return bool(re.search(r"resolve host|Connection refused|timed out|unable to access|"
+                          r"Could not read from remote|did not finish|Connection reset|"
+                          r"not found in the repository|does not appear to be a git|"
+                          r"Authentication failed|could not read Username|403|401|404",
+                          message, re.IGNORECASE))
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything in it, read-only parts included; absent is fine."""
+    def make_writable_and_retry(func, target, _exc_info):
+        try:
+            os.chmod(os.path.dirname(target), 0o700)
+            os.chmod(target, 0o700)
+            func(target)
+        except OSError:
+            pass
+
+    if os.path.lexists(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=make_writable_and_retry)
+        else:
+            os.unlink(path)
+
+
+# --- Running releases ------------------------------------------------------------------------
+
+
+class LiveOutput:
+    """The output of the attempt that is running now: its bounded tail, for log readers.
+
+    Positions count bytes from the start of the output; `start` is the first one still kept.
+    Readers wait on `changed`, which is notified on new bytes and when the attempt ends.
+    """
+
+    def __init__(self, release_id: int, limit: int):
+        self.release_id = release_id
+        self.limit = limit
+        self.tail = bytearray()
+        self.total = 0
+        self.status = Status.RUNNING
+        self.changed = threading.Condition()
+
+    def append(self, data: bytes) -> None:
+        with self.changed:
+            self.tail += data
+            if len(self.tail) > self.limit:
+                del self.tail[:len(self.tail) - self.limit]
+            self.total += len(data)
+            self.changed.notify_all()
+
+    def snapshot(self) -> Tuple[bytes, int]:
+        with self.changed:
+            return bytes(self.tail), self.total
+
+    def end(self, status: str) -> None:
+        with self.changed:
+            self.status = status
+            self.changed.notify_all()
+
+    def wake(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+
+class OutputRelay:
+    """Turns raw command output into what is kept and shown.
+
+    Masks known secrets (holding back a secret's length minus one byte, so that one split
+    across two reads is still caught), appends to the live tail, and writes the service's
+    log with each line tagged by the short SHA. Never holds a whole line: a 100 MB line
+    passes through in pieces.
+    """
+
+    def __init__(self, sha: str, live: LiveOutput, secrets: List[str]):
+        self.live = live
+        self.tag = ("[%s] " % sha[:7]).encode()
+        self.secrets = [s.encode() for s in secrets]
+        self.hold = max((len(s) for s in self.secrets), default=1) - 1
+        self.pending = b""
+        self.at_line_start = True
+
+    def feed(self, data: bytes) -> None:
+        data = self.pending + data
+        for secret in self.secrets:
+            data = data.replace(secret, b"***")
+        cut = len(data) - self.hold
+        if cut <= 0:
+            self.pending = data
+            return
+        self.pending = data[cut:]
+        self._emit(data[:cut])
+
+    def close(self) -> None:
+        if self.pending:
+            self._emit(self.pending)
+            self.pending = b""
+        if not self.at_line_start:
+            _write_log_bytes(b"\n")
+            self.at_line_start = True
+
+    def _emit(self, data: bytes) -> None:
+        self.live.append(data)
+        body = data[:-1].replace(b"\n", b"\n" + self.tag) + data[-1:]
+        _write_log_bytes((self.tag if self.at_line_start else b"") + body)
+        self.at_line_start = data.endswith(b"\n")
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: str
+    exit_code: Optional[int] = None
+    error: Optional[str] = None
+
+
+class Worker:
+    """Runs releases one at a time, in a thread of its own, the moment they are due.
+
+    `run()` loops around `run_next_release()`: claim the running or next queued attempt,
+    prepare its tree, run its command, record the outcome, remove the tree. It sleeps on an
+    Event that POST /queue sets, never on a timer. An exception in one release fails that
+    release and the loop goes on; the thread never dies silently.
+    """
+
+    OUTPUT_SAVE_INTERVAL_S = 1.0
+    READ_CHUNK = 65536
+
+    def __init__(self, config: Config, store: Store, workspace: Workspace):
+        self.config = config
+        self.store = store
+        self.workspace = workspace
+        self.live: Optional[LiveOutput] = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()  # take no new work
+        self._hurry = threading.Event()  # stop the running release now
+        self._kill_grace_s = config.kill_grace_ms / 1000
+        self._interrupt_r, self._interrupt_w = os.pipe()
+        self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop_taking_work(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def hurry(self) -> None:
+        """End the running release now (its grace is over): it becomes failed, interrupted."""
+        self._kill_grace_s = min(self._kill_grace_s, 1.0)
+        self._hurry.set()
+        self._stopping.set()
+        self._wake.set()
+        try:
+            os.write(self._interrupt_w, b"x")
+        except OSError:
+            pass
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not self.run_next_release():
+                    self._wake.wait()
+            except Exception as exc:  # the database failed; keep the loop alive
+                log("worker: %s; trying again in 1 s" % describe_database_error(exc))
+                self._stopping.wait(1.0)
+
+    def run_next_release(self) -> bool:
+        """Run one due release to its end; False when there was nothing to run."""
+        self._wake.clear()
+        release = self.store.claim_next_release()
+        if release is None:
+            return False
+        if self._stopping.is_set():  # claimed just as shutdown began: leave it for next start
+            self.store.requeue_at_head(release.id)
+            return True
+        live = LiveOutput(release.id, self.config.log_tail_bytes)
+        self.live = live
+        self.store.wake_waiters()  # log readers waiting on this attempt switch to `live`
+        log("release %s attempt %d started" % (release.sha, release.attempt))
+        tree = None
+        try:
+            try:
+                tree, outcome = self._run_release(release, live)
+            except Interrupted:
+                outcome = None
+            except Exception as exc:
+                log("release %s: internal error: %s" % (release.sha, exc))
+                traceback.print_exc()
+                outcome = Outcome(Status.FAILED, error="internal error in the releaser: %s"
+                                  % type(exc).__name__)
+            if outcome is None:
+                self._retry_database(self.store.requeue_at_head, release.id)
+                log("release %s interrupted before its command started; it stays queued"
+                    % release.sha)
+                live.end(Status.QUEUED)
+                return True
+            tail, total = live.snapshot()
+            self._retry_database(self.store.finish_release, release.id, outcome.status,
+                                 outcome.exit_code, outcome.error, tail, total)
+            live.end(outcome.status)
+            log("release %s attempt %d ended: %s%s" % (
+                release.sha, release.attempt, outcome.status,
+                "" if outcome.error is None else " (%s)" % outcome.error))
+        finally:
+            self.live = None
+            if tree is not None:
+                remove_tree(tree)
+        return True
+
+    def _retry_database(self, write, *args) -> None:
+        """A final state must reach the database: retry while it is locked or full."""
+        delay = 0.1
+        while True:
+            try:
+                return write(*args)
+            except sqlite3.Error as exc:
+                if self._hurry.is_set() and delay > 1:
+                    raise  # shutting down: the next start settles it as interrupted
+                log("could not record a release's state (%s); retrying"
+                    % describe_database_error(exc))
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _run_release(self, release: Release, live: LiveOutput):
+        """Prepare the tree and run the command: (tree, Outcome). Raises Interrupted if
+        shutdown ends the attempt before its command started."""
+        elapsed_s = max(0, now_ms() - release.started_at) / 1000
+        timeout_s = self.config.release_timeout_ms / 1000
+        deadline = time.monotonic() + timeout_s - elapsed_s
+        marker = uuid.uuid4().hex
+        try:
+            tree = self.workspace.prepare(release.sha, marker, deadline, self._hurry)
+        except GitError as exc:
+            return None, Outcome(Status.FAILED, error=str(exc))
+        env = dict(self.config.release_env)
+        env.update(RELEASER_GIT_COMMIT_SHA=release.sha, RAILWAY_GIT_COMMIT_SHA=release.sha,
+                   RELEASER_ATTEMPT_ID=marker)
+        self.store.mark_command_starting(release.id, marker)
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", self.config.release_command], cwd=tree, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        except OSError as exc:
+            return tree, Outcome(Status.FAILED, error="could not start the release command: %s"
+                                 % exc.strerror)
+        self.store.record_process_group(release.id, proc.pid)
+        return tree, self._follow_command(release, proc, live, deadline)
+
+    def _follow_command(self, release: Release, proc: subprocess.Popen, live: LiveOutput,
+                        deadline: float) -> Outcome:
+        """Relay the command's output until it exits, the timeout passes or shutdown hurries;
+        then stop what is left of its process group and drain the output with a deadline."""
+        relay = OutputRelay(release.sha, live, self.config.secrets())
+        stdout = proc.stdout.fileno()
+        selector = selectors.DefaultSelector()
+        selector.register(stdout, selectors.EVENT_READ)
+        selector.register(self._interrupt_r, selectors.EVENT_READ)
+        exit_fd = _process_exit_fd(proc.pid)
+        if exit_fd is not None:
+            selector.register(exit_fd, selectors.EVENT_READ)
+        stopped_because = None
+        next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
+        saved_total = 0
+        try:
+            while proc.poll() is None:
+                now = time.monotonic()
+                if now >= deadline:
+                    stopped_because = Status.TIMEOUT
+                    break
+                if self._hurry.is_set():
+                    stopped_because = "shutdown"
+                    break
+                wait = min(deadline, next_save) - now
+                if exit_fd is None:
+                    wait = min(wait, 0.05)
+                for key, _ in selector.select(max(0.0, wait)):
+                    if key.fd == stdout:
+                        data = os.read(stdout, self.READ_CHUNK)
+                        if data:
+                            relay.feed(data)
+                        else:  # output closed; the command may still be running
+                            selector.unregister(stdout)
+                if time.monotonic() >= next_save:
+                    saved_total = self._save_output(release.id, live, saved_total)
+                    next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
+            # The command ended, or must end: nothing of its process group may outlive it.
+            stop_process_group(proc.pid, self._kill_grace_s, leader=proc)
+            self._drain(stdout, relay, time.monotonic() + 2.0)
+        finally:
+            relay.close()
+            selector.close()
+            proc.stdout.close()
+            if exit_fd is not None:
+                os.close(exit_fd)
+        if stopped_because == Status.TIMEOUT:
+            return Outcome(Status.TIMEOUT, error="release timed out after %s"
+                           % human_duration(self.config.release_timeout_ms))
+        if stopped_because == "shutdown":
+            return Outcome(Status.FAILED, error="interrupted by shutdown: the releaser stopped "
+                                                "before the release command finished")
+        code = proc.returncode
+        if code == 0:
+            return Outcome(Status.SUCCESS, exit_code=0)
+        if code > 0:
+            return Outcome(Status.FAILED, exit_code=code,
+                           error="release command exited with status %d" % code)
+        return Outcome(Status.FAILED, error="release command was killed by signal %d" % -code)
+
+    def _drain(self, fd: int, relay: OutputRelay, deadline: float) -> None:
+        """Read what is left in the pipe; a process that escaped the group (setsid) and
+        still holds it open cannot delay the end past `deadline`."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    return
+                data = os.read(fd, self.READ_CHUNK)
+                if not data:
+                    return
+                relay.feed(data)
+
+    def _save_output(self, release_id: int, live: LiveOutput, saved_total: int) -> int:
+        tail, total = live.snapshot()
+        if total == saved_total:
+            return saved_total
+        try:
+            self.store.save_output(release_id, tail, total)
+        except sqlite3.Error as exc:
+            log("could not save release output (%s)" % describe_database_error(exc))
+            return saved_total
+        return total
+
+
+def _process_exit_fd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when the process exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_database_error(exc: Exception) -> str:
+    """A sentence for a database failure, without a stack trace."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return "the database is locked by another process"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    if "full" in text:
+        return "the disk holding the database is full"
+    if isinstance(exc, sqlite3.Error):
+        return "database error: %s" % text
+    return "%s: %s" % (type(exc).__name__, text)
+
+
+# --- HTTP API --------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An HTTP error answer: {"error": message, **extra} with `status`."""
+
+    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None,
+                 **extra):
+        super().__init__(message)
+        self.status = status
+        self.body = dict({"error": message}, **extra)
+        self.headers = headers or {}
+
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_WAIT_S = 60
+SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+
+
+class Request:
+    """One request as the route handlers see it: query parameters, body, path argument."""
+
+    def __init__(self, method: str, path: str, query: str, body: bytes, path_arg: str):
+        self.method = method
+        self.path = path
+        self.body = body
+        self.path_arg = path_arg
+        self._query = query
+
+    def params(self, *allowed: str) -> Dict[str, str]:
+        """The query parameters; unknown or repeated ones are 400."""
+        try:
+            pairs = urllib.parse.parse_qsl(self._query, keep_blank_values=True,
+                                           errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "The query string is not valid")
+        params: Dict[str, str] = {}
+        for name, value in pairs:
+            if name not in allowed:
+                raise ApiError(400, "Unknown query parameter %r; this route takes %s"
+                               % (name[:40], ", ".join(allowed) or "none"))
+            if name in params:
+                raise ApiError(400, "Query parameter %r is given more than once" % name)
+            params[name] = value
+        return params
+
+    def json_object(self, *allowed: str, empty_is_object: bool = False) -> dict:
+        """The body as a JSON object with only the `allowed` fields, else 400."""
+        if not self.body.strip() and empty_is_object:
+            return {}
+        try:
+            value = json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(400, "The request body must be a JSON object, such as "
+                                '{"commitSha": "<40 hex digits>"}')
+        if not isinstance(value, dict):
+            raise ApiError(400, "The request body must be a JSON object, not %s"
+                           % type(value).__name__)
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ApiError(400, "Unknown field %r; this route takes %s"
+                           % (unknown[0][:40], ", ".join(allowed)))
+        return value
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def parse_sha(value, name: str) -> str:
+    if value is None:
+        raise ApiError(400, "%s is required: the full 40- or 64-digit commit SHA" % name)
+    if not isinstance(value, str) or not SHA_RE.fullmatch(value):
+        raise ApiError(400, "%s must be a full 40- or 64-digit hexadecimal commit SHA (short "
+                            "SHAs are ambiguous; Railway's RAILWAY_GIT_COMMIT_SHA is a full "
+                            "one)" % name)
+    return value.lower()
+
+
+def parse_whole_number(value, name: str, minimum: int, maximum: Optional[int] = None) -> int:
+    """A JSON integer or a query string of digits, within bounds; else 400."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+        value = int(value)
+    if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
+        bounds = "from %d to %d" % (minimum, maximum) if maximum is not None \
+            else "of at least %d" % minimum
+        raise ApiError(400, "%s must be a whole number %s" % (name, bounds))
+    return value
+
+
+def _sha_param(params: Dict[str, str]) -> str:
+    if "commit-sha" in params and "commitSha" in params:
+        raise ApiError(400, "Give commit-sha or commitSha, not both")
+    name = "commit-sha" if "commit-sha" in params else "commitSha"
+    return parse_sha(params.get(name), "commit-sha")
+
+
+def _not_found(sha: str):
+    return ApiError(404, "No release found for commit %s" % sha, commitSha=sha,
+                    state="not_found")
+
+
+def _wait_seconds(params: Dict[str, str]) -> int:
+    if "wait" not in params:
+        return 0
+    return min(parse_whole_number(params["wait"], "wait", 0), MAX_WAIT_S)
+
+
+# Route handlers: (app, request) -> (status, body[, headers]). A dict body is sent as JSON.
+
+def route_healthcheck(app: "Application", req: Request):
+    req.params()
+    if not app.worker.is_alive():
+        return 500, {"status": "ERROR", "error": "the release worker has stopped; restart "
+                                                 "the releaser"}
+    try:
+        running, queue_length = app.store.health()
+    except sqlite3.Error as exc:
+        return 500, {"status": "ERROR", "error": describe_database_error(exc)}
+    body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length}
+    if app.stopping.is_set():
+        return 503, dict(body, status="SHUTTING_DOWN")
+    return 200, body
+
+
+def route_queue_release(app: "Application", req: Request):
+    req.params()
+    body = req.json_object("commitSha", "retry")
+    sha = parse_sha(body.get("commitSha"), "commitSha")
+    retry = body.get("retry", False)
+    if not isinstance(retry, bool):
+        raise ApiError(400, 'retry must be true or false')
+    decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set())
+    state = decision.state
+    if decision.outcome == "shutting_down":
+        raise ApiError(503, "The releaser is shutting down; ask again when it is back")
+    if decision.outcome == "created":
+        app.worker.wake()
+        if state == Status.RUNNING:
+            return 200, {"message": "Release triggered for commit %s" % sha, "state": state}
+    if state == Status.QUEUED:
+        return 202, {"message": "Release for commit %s has been queued" % sha, "state": state}
+    if state == Status.RUNNING:
+        raise ApiError(409, "Release for commit %s is already running" % sha, state=state)
+    if state == Status.SUCCESS:
+        return 200, {"message": "Release for commit %s already succeeded" % sha,
+                     "state": state}
+    ended = {Status.FAILED: "failed", Status.TIMEOUT: "timed out",
+             Status.CANCELLED: "was cancelled"}[state]
+    raise ApiError(409, 'Release for commit %s %s; send "retry": true to run it again'
+                   % (sha, ended), state=state)
+
+
+def route_cancel_release(app: "Application", req: Request):
+    req.params()
+    sha = parse_sha(req.path_arg or None, "The commit SHA in DELETE /queue/<sha>")
+    decision = app.store.cancel_release(sha)
+    if decision.outcome == "not_found":
+        raise ApiError(404, "No release found for commit %s" % sha)
+    if decision.state == Status.RUNNING:
+        raise ApiError(409, "Cannot cancel a running release", state=decision.state)
+    if decision.outcome == "not_queued":
+        raise ApiError(409, "Release for commit %s already ended (%s); nothing to cancel"
+                       % (sha, decision.state), state=decision.state)
+    return 200, {"message": "Release for commit %s removed from queue" % sha}
+
+
+def route_list_queue(app: "Application", req: Request):
+    req.params()
+    running, queue = app.store.queue_snapshot()
+    return 200, {
+        "isRunning": running is not None,
+        "running": None if running is None else {
+            "git_commit_sha": running.sha, "attempt": running.attempt,
+            "started_at": iso_time(running.started_at)},
+        "queueLength": len(queue),
+        "queue": [{"git_commit_sha": sha, "attempt": attempt, "queued_at": iso_time(at)}
+                  for sha, attempt, at in queue],
+    }
+
+
+def route_release_state(app: "Application", req: Request):
+    params = req.params("commit-sha", "commitSha", "wait")
+    sha = _sha_param(params)
+    wait = _wait_seconds(params)
+    release = app.store.latest_release(sha)
+    if release is not None and wait:
+        release = app.wait_until_final(release, wait)
+    if release is None:
+        raise _not_found(sha)
+    return 200, {"commitSha": sha, "state": release.status, "details": release.details()}
+
+
+def route_release_logs(app: "Application", req: Request):
+    params = req.params("commit-sha", "commitSha", "attempt", "offset", "wait")
+    sha = _sha_param(params)
+    offset = parse_whole_number(params.get("offset", "0"), "offset", 0)
+    wait = _wait_seconds(params)
+    if "attempt" in params:
+        release = app.store.release_attempt(sha, parse_whole_number(params["attempt"],
+                                                                    "attempt", 1))
+        if release is None:
+            raise ApiError(404, "Commit %s has no attempt %s" % (sha, params["attempt"]),
+                           commitSha=sha)
+    else:
+        release = app.store.latest_release(sha)
+        if release is None:
+            raise _not_found(sha)
+    output = app.read_output(release, offset, wait)
+    if output is None:
+        raise _not_found(sha)
+    status, data, start, total = output
+    return 200, data, {"Content-Type": "text/plain; charset=utf-8",
+                       "X-Log-Offset": str(total), "X-Log-Start": str(start),
+                       "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
+
+
+def route_metrics(app: "Application", req: Request):
+    params = req.params("days")
+    days = parse_whole_number(params.get("days", "7"), "days", 1, 3650)
+    rows = app.store.metrics(now_ms() - days * 86400000)
+    return 200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
+        {"release_status": status, "count": count,
+         "avg_duration_minutes": None if avg is None else round(avg, 2)}
+        for status, count, avg in rows]}
+
+
+def route_cleanup(app: "Application", req: Request):
+    req.params()
+    body = req.json_object("days", empty_is_object=True)
+    days = body.get("days")
+    days = app.config.cleanup_days if days is None else parse_whole_number(
+        days, "days", 1, 3650)
+    deleted = app.store.delete_finished_before(now_ms() - days * 86400000)
+    return 200, {"message": "Cleanup completed for releases older than %d days" % days,
+                 "deleted": deleted}
+
+
+#: (method, path) -> handler. A path ending in "/<sha>" matches that prefix plus anything.
+ROUTES = {
+    ("GET", "/healthcheck"): route_healthcheck,
+    ("POST", "/queue"): route_queue_release,
+    ("GET", "/queue"): route_list_queue,
+    ("DELETE", "/queue/<sha>"): route_cancel_release,
+    ("GET", "/release"): route_release_state,
+    ("GET", "/release/logs"): route_release_logs,
+    ("GET", "/metrics"): route_metrics,
+    ("POST", "/cleanup"): route_cleanup,
+}
+
+
+def find_route(method: str, path: str):
+    """(handler, path argument) for the request, or raise 404 / 405 with Allow."""
+    allowed = []
+    for (route_method, pattern), handler in ROUTES.items():
+        if pattern.endswith("/<sha>"):
+            prefix = pattern[:-len("<sha>")]
+            if not path.startswith(prefix):
+                continue
+            arg = path[len(prefix):]
+        elif path == pattern:
+            arg = ""
+        else:
+            continue
+        if route_method == method or (method == "HEAD" and route_method == "GET"):
+            return handler, arg
+        allowed.append(route_method)
+    if not allowed:
+        raise ApiError(404, "Not found: %s is not a route of this service" % path[:100])
+    if "GET" in allowed:
+        allowed.append("HEAD")
+    raise ApiError(405, "Method %s is not allowed on %s" % (method, path[:100]),
+                   headers={"Allow": ", ".join(sorted(allowed))})
+
+
+class ConnectionReaper:
+    """Closes connections that take too long to send a whole request (headers and body).
+
+    A per-read socket timeout cannot stop a client that sends one byte a second; this bounds
+    the whole request. One thread sleeps until the earliest deadline: since every deadline
+    is "now + limit", the oldest registration is always the first to expire.
+    """
+
+    def __init__(self, limit_s: float):
+        self.limit_s = limit_s
+        self._deadlines: Dict[socket.socket, float] = {}
+        self._changed = threading.Condition()
+        threading.Thread(target=self._run, name="connection-reaper", daemon=True).start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._changed:
+            self._deadlines.pop(sock, None)
+            self._deadlines[sock] = time.monotonic() + self.limit_s
+            if len(self._deadlines) == 1:
+                self._changed.notify()
+
+    def release(self, sock: socket.socket) -> None:
+        with self._changed:
+            self._deadlines.pop(sock, None)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                if not self._deadlines:
+                    self._changed.wait()
+                    continue
+                sock, deadline = next(iter(self._deadlines.items()))
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._changed.wait(remaining)
+                    continue
+                del self._deadlines[sock]
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class RequestHandler(http.server.BaseHTTPRequestHandler):
+    """Parses HTTP, checks the API key, routes, and writes every answer, errors as JSON.
+
+    Each answer goes out in one write (headers and body together) with TCP_NODELAY, so a
+    keep-alive client never waits on delayed acknowledgements.
+    """
+
+    protocol_version = "HTTP/1.1"
+    server_version = "Releaser/" + __version__
+    timeout = 30  # seconds a connection may stay silent while we read or write
+    app: "Application"
+
+    def setup(self):
+        super().setup()
+        self.app = self.server.app
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self):
+        self.app.reaper.watch(self.connection)
+        try:
+            super().handle_one_request()
+        except OSError:
+            self.close_connection = True  # the client went away mid-request
+        finally:
+            self.app.reaper.release(self.connection)
+
+    def do_GET(self):
+        self._handle()
+
+    do_HEAD = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = do_GET
+
+    def _handle(self):
+        headers = {}
+        try:
+            split = urllib.parse.urlsplit(self.path)
+            self._check_api_key(split.path)
+            handler, path_arg = find_route(self.command, split.path)
+            body = self._read_body()
+            self.app.reaper.release(self.connection)  # a long-poll may now wait in peace
+            reply = handler(self.app, Request(self.command, split.path, split.query, body,
+                                              path_arg))
+            status, payload = reply[0], reply[1]
+            headers = reply[2] if len(reply) > 2 else {}
+        except ApiError as exc:
+            status, payload, headers = exc.status, exc.body, exc.headers
+        except sqlite3.Error as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            status, payload = (503 if locked else 500), {
+                "error": describe_database_error(exc) + ("; try again" if locked else "")}
+        except Exception:
+            log("internal error answering %s %s:\n%s"
+                % (self.command, self.path[:200], traceback.format_exc()))
+            status, payload = 500, {"error": "Internal error; the releaser's log has details"}
+        self._send(status, payload, headers)
+
+    def _check_api_key(self, path: str) -> None:
+        key = self.app.config.api_key
+        if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
+            return
+        given = self.headers.get("X-API-Key")
+        authorization = self.headers.get("Authorization", "")
+        if given is None and authorization[:7].lower() == "bearer ":
+            given = authorization[7:].strip()
+        # Compare digests: constant time, and the key's length leaks nothing either.
+        expected = hashlib.sha256(key.encode()).digest()
+        actual = hashlib.sha256((given or "").encode("utf-8", "surrogateescape")).digest()
+        if given is None or not hmac.compare_digest(expected, actual):
+            self._drop_body = True
+            raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
+                                "<RELEASER_API_KEY> or X-API-Key",
+                           headers={"WWW-Authenticate": "Bearer"})
+
+    def _read_body(self) -> bytes:
+        """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            raise ApiError(411, "Chunked request bodies are not supported; send "
+                                "Content-Length")
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return b""
+        if len(lengths) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
+            self.close_connection = True
+            raise ApiError(400, "Content-Length must be one whole number")
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise ApiError(413, "The request body is larger than %d bytes" % MAX_BODY_BYTES)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            raise ApiError(400, "The request body ended before Content-Length bytes")
+        return body
+
+    def _send(self, status: int, payload, headers: Dict[str, str]) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload).encode()
+            headers = dict({"Content-Type": "application/json"}, **headers)
+        if getattr(self, "_drop_body", False) and self.headers.get("Content-Length", "0") \
+                not in ("0", ""):
+            self.close_connection = True  # the body is left unread
+        self._drop_body = False
+        lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
+                 "Server: " + self.server_version,
+                 "Date: " + self.date_time_string(),
+                 "Content-Length: %d" % len(payload)]
+        lines += ["%s: %s" % item for item in headers.items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + payload)
+        if status >= 500 or self.command in ("POST", "DELETE"):
+            self.log_request(status)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, huge headers, unknown method), as JSON."""
+        self.close_connection = True
+        if not hasattr(self, "headers"):
+            self.headers = http.client.HTTPMessage()
+        text = {HTTPStatus.NOT_IMPLEMENTED: "Method not supported",
+                HTTPStatus.REQUEST_URI_TOO_LONG: "The request line is too long",
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "The request headers are too large",
+                }.get(code, message or HTTPStatus(code).phrase)
+        try:
+            self._send(code, {"error": text}, {})
+        except OSError:
+            pass
+
+    def log_message(self, format, *args):
+        log("%s %s" % (self.address_string(), format % args))
+
+
+class HTTPServer(http.server.ThreadingHTTPServer):
+    """The threading server, bounded: at most MAX_CONNECTIONS open connections (one thread
+    each); past that a new connection gets a short 503 and is closed at once."""
+
+    MAX_CONNECTIONS = 512
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address, family, app: "Application"):
+        self.address_family = family
+        self.app = app
+        self._connections = 0
+        self._connections_lock = threading.Lock()
+        super().__init__(address, RequestHandler, bind_and_activate=False)
+        if family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def server_bind(self):
+        # Skip HTTPServer.server_bind's getfqdn(): a reverse DNS lookup can stall start-up.
+        socketserver_bind = http.server.socketserver.TCPServer.server_bind
+        socketserver_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            full = self._connections >= self.MAX_CONNECTIONS
+            if not full:
+                self._connections += 1
+        if full:
+            try:
+                request.setblocking(False)
+                body = b'{"error": "Too many connections; try again shortly"}'
+                request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                             b"application/json\r\nConnection: close\r\nContent-Length: %d"
+                             b"\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections -= 1
+
+    def handle_error(self, request, client_address):
+        log("connection from %s failed: %s" % (client_address[0], sys.exc_info()[1]))
+
+
+# --- Application -----------------------------------------------------------------------------
+
+
+class Application:
+    """The running service: owns the store, the worker and the HTTP server.
+
+    start() follows the start-up order of the contract: lock, schema, stop leftovers, settle
+    interrupted attempts, delete leftover trees, clean old records, worker, port, one line.
+    shutdown() follows SIGTERM's: refuse new attempts, answer long-polls, give the running
+    release its grace, stop it, close the port.
+    """
+
+    REQUEST_DEADLINE_S = 15  # to send a whole request, headers and body
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.stopping = threading.Event()
+        self.store: Optional[Store] = None
+        self.worker: Optional[Worker] = None
+        self.server: Optional[HTTPServer] = None
+        self.reaper = ConnectionReaper(self.REQUEST_DEADLINE_S)
+        self._lock_file = None
+        self._threads: List[threading.Thread] = []
+
+    # -- start
+
+    def start(self) -> None:
+        config = self.config
+        self._take_database_lock()
+        self.store = Store(config.db_path)
+        workspace = Workspace(config)
+        self._settle_interrupted_attempts()
+        workspace.remove_leftover_trees()
+        self.clean_old_records()
+        self.worker = Worker(config, self.store, workspace)
+        self.worker.start()
+        self.server = self._listen()
+        for target, name in ((self.server.serve_forever, "http"),
+                             (self._clean_daily, "daily-cleanup")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        host, port = self.server.server_address[:2]
+        log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
+            "timeout %s, git depth %s, API key %s)" % (
+                "[%s]" % host if ":" in host else host, port, config.public_git_url,
+                config.db_path, config.work_dir, human_duration(config.release_timeout_ms),
+                config.git_depth or "full", "required" if config.api_key else "not required"))
+        if config.api_key is None and not is_loopback(host):
+            log("WARNING: listening beyond loopback without an API key "
+                "(RELEASER_INSECURE_NO_AUTH=1): anyone who can reach this port can run releases")
+        if config.on_railway and not config.railway_volume:
+            log("WARNING: on Railway without a volume: the release history and the queue will "
+                "be lost on every redeploy; attach a volume to this service")
+
+    def _take_database_lock(self) -> None:
+        folder = os.path.dirname(self.config.db_path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._lock_file = open(self.config.db_path + ".lock", "a")
+        except OSError as exc:
+            raise StartupError("cannot use the database folder %s: %s"
+                               % (folder, exc.strerror))
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StartupError("another releaser is using the database %s (it holds %s.lock); "
+                               "stop it or set SQLITE_DB_PATH" % (self.config.db_path,
+                                                                  self.config.db_path))
+
+    def _settle_interrupted_attempts(self) -> None:
+        """An attempt left running by a crash: stop its processes, then fail it if its
+        command had started, or put it back at the head of the queue if not."""
+        release = self.store.running_release()
+        if release is None:
+            return
+        if release.marker is None:
+            self.store.requeue_at_head(release.id)
+            log("release %s was interrupted before its command started; queued again"
+                % release.sha)
+            return
+        stopped = stop_marked_processes(release.marker, self.config.kill_grace_ms / 1000)
+        self.store.finish_release(
+            release.id, Status.FAILED, None,
+            "interrupted: the releaser stopped while the release command was running")
+        log("release %s was interrupted by a stop of the releaser; marked failed (%d leftover "
+            "processes stopped)" % (release.sha, stopped))
+
+    def clean_old_records(self) -> None:
+        deleted = self.store.delete_finished_before(
+            now_ms() - self.config.cleanup_days * 86400000)
+        if deleted:
+            log("deleted %d release records older than %d days"
+                % (deleted, self.config.cleanup_days))
+
+    def _clean_daily(self) -> None:
+        while not self.stopping.wait(86400):
+            try:
+                self.clean_old_records()
+            except sqlite3.Error as exc:
+                log("daily cleanup failed: %s" % describe_database_error(exc))
+
+    def _listen(self) -> HTTPServer:
+        port = self.config.port
+        host = self.config.host
+        candidates = [(host, _address_family(host))] if host else \
+            [("::", socket.AF_INET6), ("0.0.0.0", socket.AF_INET)]
+        for i, (address, family) in enumerate(candidates):
+            try:
+                return HTTPServer((address.strip("[]"), port), family, self)
+            except OSError as exc:
+                ipv6_missing = exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
+                if i + 1 < len(candidates) and ipv6_missing:
+                    continue
+                raise StartupError("cannot listen on %s port %d: %s"
+                                   % (address, port, exc.strerror or exc))
+        raise AssertionError("unreachable")
+
+    # -- waiting for news (long-polls)
+
+    def wait_until_final(self, release: Release, seconds: float) -> Optional[Release]:
+        """The attempt once it is final, or as it is after `seconds`, or at once when the
+        service begins to stop. None if its record vanished meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            seen = self.store.version
+            current = self.store.release_by_id(release.id)
+            remaining = deadline - time.monotonic()
+            if current is None or current.is_final or remaining <= 0 or self.stopping.is_set():
+                return current
+            self.store.wait_for_change(seen, remaining)
+
+    def read_output(self, release: Release, offset: int, wait: float):
+        """(state, bytes after `offset`, first kept position, next position) of an attempt's
+        output; with `wait`, as soon as there are new bytes or the attempt is final."""
+        deadline = time.monotonic() + wait
+        while True:
+            seen = self.store.version
+            live = self.worker.live
+            if live is not None and live.release_id == release.id:
+                with live.changed:
+                    while True:
+                        tail, total, status = bytes(live.tail), live.total, live.status
+                        remaining = deadline - time.monotonic()
+                        if total > offset or status != Status.RUNNING or remaining <= 0 \
+                                or self.stopping.is_set():
+                            break
+                        live.changed.wait(remaining)
+                if status == Status.QUEUED:
+                    continue  # sent back to the queue by shutdown: read the record
+            else:
+                row = self.store.release_output(release.id)
+                if row is None:
+                    return None
+                status, tail, total = row
+                remaining = deadline - time.monotonic()
+                if not (total > offset or status in Status.FINAL or remaining <= 0
+                        or self.stopping.is_set()):
+                    self.store.wait_for_change(seen, remaining)
+                    continue
+            start = total - len(tail)
+            first = min(max(offset, start), total)
+            return status, tail[first - start:], start, total
+
+    # -- stop
+
+    def shutdown(self, grace_s: float, hurry: threading.Event) -> None:
+        """Stop as SIGTERM asks: see the class docstring. `hurry` (a second signal) skips
+        what is left of the grace."""
+        self.stopping.set()
+        self.store.wake_waiters()
+        live = self.worker.live
+        if live is not None:
+            live.wake()
+        self.worker.stop_taking_work()
+        running = self.worker.live is not None
+        if running:
+            log("shutting down: the running release has %s to finish" % human_duration(
+                int(grace_s * 1000)))
+        deadline = time.monotonic() + grace_s
+        while self.worker.is_alive() and not hurry.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.worker.thread.join(min(remaining, 0.1))
+        self.worker.hurry()
+        self.worker.thread.join()
+        self.server.shutdown()
+        self.server.server_close()
+        self.store.close()
+        log("stopped")
+
+
+def _address_family(host: str) -> int:
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host.strip("[]")).version == 6 \
+            else socket.AF_INET
+    except ValueError:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return infos[0][0] if infos else socket.AF_INET
+
+
+# --- Command line ----------------------------------------------------------------------------
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the service until SIGTERM or SIGINT. Exit status: 0 stopped cleanly; 2 could not
+    start (a bad setting, the database held by another releaser or of unknown schema)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if argv and argv[0] == "--version":
+        print(__version__)
+        return 0
+    try:
+        config = Config.from_env(os.environ)
+    except ConfigError as exc:
+        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
+        return 2
+    # Signals are only written to a socket here; the main thread reads them, so no work (and
+    # no lock) ever runs inside a signal handler.
+    signal_r, signal_w = socket.socketpair()
+    signal_w.setblocking(False)
+    signal.set_wakeup_fd(signal_w.fileno(), warn_on_full_buffer=False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    app = Application(config)
+    try:
+        app.start()
+    except (StartupError, sqlite3.Error) as exc:
+        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
+        return 2
+    hurry = threading.Event()
+    done = threading.Event()
+    stopper = None
+    while not done.is_set():
+        received = signal_r.recv(1)
+        if received == b"\0":
+            break
+        if stopper is None:
+            log("received %s: shutting down" % signal.Signals(received[0]).name)
+            grace = config.shutdown_grace_s()
+
+            def stop():
+                try:
+                    app.shutdown(grace, hurry)
+                finally:
+                    done.set()
+                    signal_w.send(b"\0")
+
+            stopper = threading.Thread(target=stop, name="shutdown")
+            stopper.start()
+        else:
+            log("second signal: stopping the running release now")
+            hurry.set()
+            app.worker.hurry()
+    stopper.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
