@@ -445,8 +445,12 @@ class Store:
         self._readers_lock = threading.Lock()
         self._changed = threading.Condition()
         self.version = 0
-        self._db = self._connect()
-        self._db.execute("PRAGMA journal_mode = WAL")
+        try:
+            self._db = self._connect()
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StartupError("%s is not a SQLite database this releaser can use (%s)"
+                               % (path, exc))
         self._upgrade_schema()
 
     def _connect(self) -> sqlite3.Connection:
@@ -513,14 +517,9 @@ class Store:
     def _upgrade_schema(self) -> None:
         """Create the schema, or upgrade an older one (the original Node releaser's too)."""
         db = self._db
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%'")}
-        except sqlite3.DatabaseError as exc:
-            raise StartupError("%s is not a SQLite database this releaser can use (%s)"
-                               % (self.path, exc))
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION or version < 0:
@@ -1552,14 +1551,22 @@ def parse_sha(value, name: str) -> str:
 
 
 def parse_whole_number(value, name: str, minimum: int, maximum: Optional[int] = None) -> int:
-    """A JSON integer or a query string of digits, within bounds; else 400."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
-        value = int(value)
+    """A JSON integer (not a bool, not 30.0) within bounds; else 400."""
     if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
         bounds = "from %d to %d" % (minimum, maximum) if maximum is not None \
             else "of at least %d" % minimum
         raise ApiError(400, "%s must be a whole number %s" % (name, bounds))
     return value
+
+
+def query_number(params: Dict[str, str], name: str, default: int, minimum: int,
+                 maximum: Optional[int] = None) -> int:
+    """A query parameter of ASCII digits within bounds, or `default` when absent; else 400."""
+    text = params.get(name)
+    if text is None:
+        return default
+    value = int(text) if re.fullmatch(r"[0-9]{1,12}", text) else None
+    return parse_whole_number(value, name, minimum, maximum)
 
 
 def _sha_param(params: Dict[str, str]) -> str:
@@ -1575,9 +1582,7 @@ def _not_found(sha: str):
 
 
 def _wait_seconds(params: Dict[str, str]) -> int:
-    if "wait" not in params:
-        return 0
-    return min(parse_whole_number(params["wait"], "wait", 0), MAX_WAIT_S)
+    return min(query_number(params, "wait", 0, 0), MAX_WAIT_S)
 
 
 # Route handlers: (app, request) -> (status, body[, headers]). A dict body is sent as JSON.
@@ -1668,11 +1673,10 @@ def route_release_state(app: "Application", req: Request):
 def route_release_logs(app: "Application", req: Request):
     params = req.params("commit-sha", "commitSha", "attempt", "offset", "wait")
     sha = _sha_param(params)
-    offset = parse_whole_number(params.get("offset", "0"), "offset", 0)
+    offset = query_number(params, "offset", 0, 0)
     wait = _wait_seconds(params)
     if "attempt" in params:
-        release = app.store.release_attempt(sha, parse_whole_number(params["attempt"],
-                                                                    "attempt", 1))
+        release = app.store.release_attempt(sha, query_number(params, "attempt", 1, 1))
         if release is None:
             raise ApiError(404, "Commit %s has no attempt %s" % (sha, params["attempt"]),
                            commitSha=sha)
@@ -1691,7 +1695,7 @@ def route_release_logs(app: "Application", req: Request):
 
 def route_metrics(app: "Application", req: Request):
     params = req.params("days")
-    days = parse_whole_number(params.get("days", "7"), "days", 1, 3650)
+    days = query_number(params, "days", 7, 1, 3650)
     rows = app.store.metrics(now_ms() - days * 86400000)
     return 200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
         {"release_status": status, "count": count,

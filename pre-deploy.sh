@@ -1,0 +1,303 @@
+#!/bin/sh
+# pre-deploy.sh - wait for the Releaser to run this commit's release step, showing its output.
+#
+# Use as a Railway pre-deploy command of every service that depends on the release:
+#   RELEASER_URL=http://releaser.railway.internal:8080 ./pre-deploy.sh [<sha>]
+#
+# It asks the releaser for the commit's release (POST /queue, never with "retry"), then
+# long-polls GET /release/logs until that attempt is final, printing its output as it arrives.
+# POSIX sh (dash, busybox ash, bash); no jq. HTTP through curl, else wget (GNU or busybox),
+# else bash's /dev/tcp (plain http:// only).
+#
+# Arguments and variables:
+#   <sha>                   full commit SHA (40 or 64 hex digits); default RAILWAY_GIT_COMMIT_SHA,
+#                           which Railway sets only for deploys triggered from GitHub
+#   RELEASER_URL            required; the releaser's base URL
+#   RELEASER_API_KEY        optional; sent as "Authorization: Bearer <key>", never printed. It stays
+#                           out of process arguments, except with busybox wget, which can only
+#                           take it on its command line
+#   RELEASER_WAIT_TIMEOUT   seconds the releaser may be unreachable in all (connection errors,
+#                           DNS not ready, HTTP 5xx); default 600. While it answers and reports
+#                           the release queued or running, the script keeps waiting
+#   RELEASER_HTTP_CLIENT    optional; force curl, wget or bash instead of the first one found
+#
+# Exit status:
+#   0  the release succeeded (now, or already before)
+#   1  the release failed, timed out or was cancelled (the reason and its output are printed)
+#   2  usage or configuration error: no URL, no SHA, bad request (400), bad key (401)
+#   3  gave up: releaser unreachable past RELEASER_WAIT_TIMEOUT, or the release record vanished
+set -u
+
+WAIT=30                   # seconds per long-poll (the releaser caps it at 60)
+MAXT=$((WAIT + 30))       # seconds before one HTTP request is abandoned
+TAIL_LINES=40             # lines of output shown for a release that was already final
+
+open_line=''               # set while the release output printed last lacks its final newline
+say() { [ -z "$open_line" ] || { echo; open_line=''; }; printf '[pre-deploy] %s\n' "$*"; }
+die() { code=$1; shift; [ -z "$open_line" ] || echo; printf '[pre-deploy] %s\n' "$*" >&2; exit "$code"; }
+show() { cat "$@"; [ -z "$(tail -c 1 "$B")" ] || open_line=1; }  # print release output
+now() { date +%s; }
+is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
+
+usage() {
+  cat <<'EOF'
+usage: pre-deploy.sh [<commit-sha>]
+Asks the Releaser (RELEASER_URL) to run the release step of the commit (default
+$RAILWAY_GIT_COMMIT_SHA) and waits until it is final, printing its output.
+Variables: RELEASER_URL (required), RELEASER_API_KEY, RELEASER_WAIT_TIMEOUT (default 600 s),
+RELEASER_HTTP_CLIENT (curl, wget or bash).
+Exit: 0 succeeded, 1 failed/timed out/cancelled, 2 usage or configuration error, 3 gave up.
+EOF
+}
+
+# json_get KEY FILE: the first "KEY" member of a JSON object: strings unescaped, null as nothing.
+json_get() {
+  LC_ALL=C awk -v k="$1" '
+    function hex(h,  i, n) { n = 0; h = tolower(h)
+      for (i = 1; i <= 4; i++) n = n * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+      return n }
+    function utf8(n) {
+      if (n < 1) return ""
+      if (n < 128) return sprintf("%c", n)
+      if (n < 2048) return sprintf("%c%c", 192 + int(n / 64), 128 + n % 64)
+      if (n < 65536) return sprintf("%c%c%c", 224 + int(n / 4096), 128 + int(n / 64) % 64, 128 + n % 64)
+      return sprintf("%c%c%c%c", 240 + int(n / 262144), 128 + int(n / 4096) % 64, 128 + int(n / 64) % 64, 128 + n % 64) }
+    { s = s $0 "\n" }
+    END {
+      if (!match(s, "[{,][ \t\r\n]*\"" k "\"[ \t\r\n]*:[ \t\r\n]*")) exit
+      s = substr(s, RSTART + RLENGTH)
+      if (substr(s, 1, 1) != "\"") { sub(/[ \t\r\n]*[],}].*/, "", s); if (s != "null") printf "%s", s; exit }
+      for (i = 2; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c == "\"") break
+        if (c == "\\") {
+          c = substr(s, ++i, 1)
+          if (c == "n") c = "\n"; else if (c == "t") c = "\t"; else if (c ~ /[rbf]/) c = " "
+          else if (c == "u") {
+            n = hex(substr(s, i + 1, 4)); i += 4
+            if (n >= 55296 && n < 56320 && substr(s, i + 1, 2) == "\\u") {
+              n = 65536 + (n - 55296) * 1024 + hex(substr(s, i + 3, 4)) - 56320; i += 6 }
+            c = utf8(n) } }
+        out = out c }
+      printf "%s", out }' "$2"
+}
+
+# header NAME: the value of the last NAME header of the last answer; status: its HTTP status.
+header() {
+  awk -v n="$1" 'BEGIN { n = tolower(n) } { sub(/^[ \t]+/, ""); sub(/\r$/, ""); i = index($0, ":") }
+    i && tolower(substr($0, 1, i - 1)) == n { v = substr($0, i + 1); sub(/^[ \t]+/, "", v) }
+    END { printf "%s", v }' "$H"
+}
+http_status() { awk '{ sub(/^[ \t]+/, "") } /^HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2 } END { print s }' "$H"; }
+
+with_timeout() { if [ -n "$TIMEOUT_CMD" ]; then timeout "$MAXT" "$@"; else "$@"; fi; }
+
+# --- One request per HTTP client: http_<client> URL [JSON_BODY] -> headers in $H, body in $B ---
+http_curl() {
+  url=$1
+  if [ -n "${2:-}" ]; then set -- -H 'Content-Type: application/json' --data-binary "$2"; else set --; fi
+  # The key reaches curl as a config file on standard input (printf is a shell builtin).
+  { [ -z "$KEY" ] || printf 'header = "Authorization: Bearer %s"\n' "$KEY_CURL"; } |
+    curl -sS -K - --connect-timeout 10 --max-time "$MAXT" -D "$H" -o "$B" "$@" -- "$url" 2>"$E"
+}
+http_gnuwget() {  # the key is in a private wgetrc file; error bodies kept with --content-on-error
+  url=$1
+  if [ -n "${2:-}" ]; then set -- --header='Content-Type: application/json' --post-data="$2"; else set --; fi
+  WGETRC=$T/wgetrc wget -nv -S --content-on-error --tries=1 --max-redirect=0 --timeout="$MAXT" \
+    -O "$B" "$@" -- "$url" 2>"$H"
+}
+http_bbwget() {   # busybox wget: no body on error statuses, the key only as an argument
+  url=$1
+  if [ -n "${2:-}" ]; then set -- --header 'Content-Type: application/json' --post-data "$2"; else set --; fi
+  [ -z "$KEY" ] || set -- "$@" --header "Authorization: Bearer $KEY"
+  with_timeout wget -q -S -O "$B" "$@" "$url" 2>"$H"
+}
+# bash /dev/tcp, HTTP/1.0 so the server closes the connection after its answer; the key
+# comes from the environment. Arguments: host port host-header path body headers-file body-file
+# read-timeout.
+# shellcheck disable=SC2016
+BASH_HTTP='exec 3<>"/dev/tcp/$1/$2" || exit 7
+printf -v cr "\r"
+m=GET; [ -z "$5" ] || m=POST
+{ printf "%s %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: pre-deploy.sh\r\nConnection: close\r\n" "$m" "$4" "$3"
+  [ -z "${RELEASER_API_KEY:-}" ] || printf "Authorization: Bearer %s\r\n" "$RELEASER_API_KEY"
+  [ -z "$5" ] || printf "Content-Type: application/json\r\nContent-Length: %s\r\n" "${#5}"
+  printf "\r\n%s" "$5"; } >&3 || exit 7
+while IFS= read -r -t "$8" l; do l=${l%"$cr"}; [ -n "$l" ] || break; printf "%s\n" "$l"; done <&3 >"$6"
+cat <&3 >"$7"'
+http_bash() {
+  with_timeout bash -c "$BASH_HTTP" bash "$TCP_HOST" "$TCP_PORT" "$HOST_HDR" "$PREFIX${1#"$BASE"}" \
+    "${2:-}" "$H" "$B" "$MAXT" 2>"$E"
+}
+
+# request PATH [JSON_BODY]: sets $status, retrying with backoff (1, 2, 4, 8, 10, 10 ... s) while
+# the releaser is unreachable or answers 5xx; exits 3 once that added up to RELEASER_WAIT_TIMEOUT.
+down_total=0 down_since='' delay=1
+request() {
+  while :; do
+    t0=$(now)
+    : >"$H"; : >"$B"; : >"$E"
+    case $CLIENT in
+      curl) http_curl "$BASE$1" "${2:-}" ;;
+      gnuwget) http_gnuwget "$BASE$1" "${2:-}" ;;
+      bbwget) http_bbwget "$BASE$1" "${2:-}" ;;
+      bash) http_bash "$BASE$1" "${2:-}" ;;
+    esac
+    status=$(http_status)
+    case $status in
+      5?? | 408 | 429) why="HTTP $status$(err=$(json_get error "$B"); [ -z "$err" ] || printf ': %s' "$err")" ;;
+      '') why=$(sed '/^[[:space:]]*$/d' "$E" "$H" | tail -n 1); why=${why:-no answer} ;;
+      *) [ -z "$down_since" ] || down_total=$((down_total + t0 - down_since))
+         down_since='' delay=1; return 0 ;;
+    esac
+    [ -n "$down_since" ] || down_since=$t0
+    spent=$((down_total + $(now) - down_since)); left=$((WAIT_TIMEOUT - spent))
+    [ "$left" -gt 0 ] || die 3 "giving up: the releaser at $BASE was unreachable for ${spent}s" \
+      "(RELEASER_WAIT_TIMEOUT=$WAIT_TIMEOUT); last error: $why"
+    [ "$delay" -le "$left" ] || delay=$left
+    say "releaser not reachable ($why); retrying in ${delay}s"
+    sleep "$delay"
+    delay=$((delay * 2)); [ "$delay" -le 10 ] || delay=10
+  done
+}
+
+fail_fast() {  # the answer to $1 was a 4xx that waiting cannot fix
+  err=$(json_get error "$B")
+  case $status in
+    401 | 403) die 2 "the releaser refused the API key (HTTP $status)${err:+: $err}; check RELEASER_API_KEY" ;;
+    400) die 2 "the releaser rejected the request (HTTP 400)${err:+: $err}" ;;
+    *) die 2 "unexpected HTTP $status from $1 at $BASE${err:+: $err}; is RELEASER_URL the releaser?" ;;
+  esac
+}
+
+release_info() {  # GET /release: sets r_state r_error r_attempt
+  request "/release?commit-sha=$SHA"
+  case $status in
+    200) ;;
+    404) die 3 "the release record of $SHA vanished from the releaser; not queuing it again" ;;
+    *) fail_fast "GET /release" ;;
+  esac
+  r_state=$(json_get state "$B") r_error=$(json_get error "$B") r_attempt=$(json_get attempt "$B")
+}
+
+queue() {  # POST /queue; returns to follow the release, or exits when it is already final
+  request /queue "{\"commitSha\":\"$SHA\"}"
+  state=$(json_get state "$B") msg=$(json_get message "$B")
+  case $status in
+    200 | 202) [ "$state" != success ] || { say "${msg:-release for $SHA already succeeded}"; exit 0; }
+               say "${msg:-release for $SHA requested} (state: ${state:-unknown})" ;;
+    409) [ -n "$state" ] || { release_info; state=$r_state; }  # busybox wget drops error bodies
+         case $state in
+           failed | timeout | cancelled) already_final "$state" ;;
+           *) say "release for $SHA is already $state; waiting for it" ;;
+         esac ;;
+    *) fail_fast "POST /queue" ;;
+  esac
+}
+
+already_final() {  # the commit's latest attempt ended badly before we came: report it, exit 1
+  release_info
+  request "/release/logs?commit-sha=$SHA"
+  if [ "$status" = 200 ] && [ -s "$B" ]; then
+    say "last lines of its output:"; tail -n "$TAIL_LINES" "$B" >"$E"; show "$E"
+  fi
+  say "release for $SHA already ended: $1${r_error:+: $r_error}"
+  say "not re-running it: an operator retries a release (\"retry\": true) after fixing the cause"
+  exit 1
+}
+
+follow() {  # long-poll the logs of one attempt until it is final, printing new output
+  offset=0 attempt='' prev=''
+  while :; do
+    q="commit-sha=$SHA&offset=$offset&wait=$WAIT${attempt:+&attempt=$attempt}"
+    t0=$(now)
+    request "/release/logs?$q"
+    case $status in
+      200) ;;
+      404) die 3 "the release record of $SHA vanished from the releaser; not queuing it again" ;;
+      *) fail_fast "GET /release/logs" ;;
+    esac
+    state=$(header X-Release-State) next=$(header X-Log-Offset) start=$(header X-Log-Start)
+    if [ -z "$attempt" ]; then
+      attempt=$(header X-Release-Attempt)
+      is_uint "$attempt" || attempt=''
+    fi
+    [ "$state" = "$prev" ] || case $state in queued | running) say "release is $state (attempt ${attempt:-?})" ;; esac
+    prev=$state
+    if is_uint "$start" && [ "$start" -gt "$offset" ]; then say "(output before byte $start was dropped by the releaser)"; fi
+    size=$(wc -c <"$B"); size=$((size + 0))
+    show "$B"
+    is_uint "$next" || next=$((offset + size))
+    case $state in
+      success | failed | timeout | cancelled)
+        if [ "$size" -eq 0 ] || [ "$next" = "$offset" ]; then return 0; fi ;;
+      *) [ "$size" -gt 0 ] || [ $(($(now) - t0)) -ge 2 ] || sleep 1 ;;  # server not long-polling
+    esac
+    offset=$next
+  done
+}
+
+finish() {
+  case $state in
+    success) say "release for $SHA succeeded (attempt $attempt)"; exit 0 ;;
+  esac
+  release_info
+  [ "$r_attempt" = "$attempt" ] || r_error=''
+  say "release for $SHA ended: $state (attempt $attempt)${r_error:+: $r_error}"
+  exit 1
+}
+
+# --- Configuration ---
+case ${1:-} in -h | --help) usage; exit 0 ;; -*) usage >&2; exit 2 ;; esac
+[ $# -le 1 ] || { usage >&2; exit 2; }
+SHA=${1:-${RAILWAY_GIT_COMMIT_SHA:-}}
+[ -n "$SHA" ] || die 2 "no commit SHA: give it as the argument or set RAILWAY_GIT_COMMIT_SHA" \
+  "(Railway sets it only for deploys triggered from GitHub)"
+case $SHA in *[!0-9a-fA-F]*) SHA_OK=no ;; *) SHA_OK=${#SHA} ;; esac
+case $SHA_OK in 40 | 64) ;; *) die 2 "not a full commit SHA (40 or 64 hex digits): $SHA" ;; esac
+SHA=$(printf '%s' "$SHA" | sed 'y/ABCDEF/abcdef/')
+BASE=${RELEASER_URL:-}
+[ -n "$BASE" ] || die 2 "RELEASER_URL is not set (e.g. http://releaser.railway.internal:8080)"
+BASE=${BASE%/}
+case $BASE in http://* | https://*) ;; *) die 2 "RELEASER_URL must start with http:// or https://: $BASE" ;; esac
+WAIT_TIMEOUT=${RELEASER_WAIT_TIMEOUT:-600}
+is_uint "$WAIT_TIMEOUT" || die 2 "RELEASER_WAIT_TIMEOUT must be a whole number of seconds"
+KEY=${RELEASER_API_KEY:-}
+case $KEY in *[![:print:]]*) die 2 "RELEASER_API_KEY contains control characters" ;; esac
+
+CLIENT=${RELEASER_HTTP_CLIENT:-}
+if [ -z "$CLIENT" ]; then
+  for c in curl wget bash; do command -v "$c" >/dev/null 2>&1 && { CLIENT=$c; break; }; done
+  [ -n "$CLIENT" ] || die 2 "neither curl, wget nor bash is installed: cannot talk HTTP"
+fi
+case $CLIENT in
+  curl) KEY_CURL=$(printf '%s' "$KEY" | sed 's/[\\"]/\\&/g') ;;
+  wget) if wget --version 2>/dev/null | grep -q 'GNU Wget'; then CLIENT=gnuwget; else CLIENT=bbwget; fi ;;
+  bash) case $BASE in https://*) die 2 "without curl or wget only plain http:// URLs work: $BASE" ;; esac
+        export RELEASER_API_KEY
+        hostport=${BASE#http://}; PREFIX=''
+        case $hostport in */*) PREFIX=/${hostport#*/}; hostport=${hostport%%/*} ;; esac
+        HOST_HDR=$hostport TCP_PORT=80
+        case $hostport in
+          \[*\]:*) TCP_HOST=${hostport%%]*}; TCP_PORT=${hostport##*]:} ;;
+          \[*\]) TCP_HOST=${hostport%]} ;;
+          *:*) TCP_HOST=${hostport%%:*}; TCP_PORT=${hostport#*:} ;;
+          *) TCP_HOST=$hostport ;;
+        esac
+        TCP_HOST=${TCP_HOST#[} ;;
+  *) die 2 "RELEASER_HTTP_CLIENT must be curl, wget or bash, not $CLIENT" ;;
+esac
+TIMEOUT_CMD=''
+if command -v timeout >/dev/null 2>&1 && timeout 5 true >/dev/null 2>&1; then TIMEOUT_CMD=timeout; fi
+
+T=$(mktemp -d 2>/dev/null) || { T=${TMPDIR:-/tmp}/pre-deploy.$$; mkdir -m 700 "$T" || die 2 "cannot create $T"; }
+trap 'rm -rf "$T"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+H=$T/headers B=$T/body E=$T/errors
+(umask 077; : >"$T/wgetrc"; [ -z "$KEY" ] || printf 'header = Authorization: Bearer %s\n' "$KEY" >"$T/wgetrc")
+
+say "asking the releaser at $BASE for the release of $SHA (HTTP client: $CLIENT)"
+queue
+follow
+finish
