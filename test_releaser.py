@@ -755,3 +755,204 @@ class TestApiKey:
         assert service.request("GET", "/queue", headers={"X-API-Key": self.KEY}).status == 200
         assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
         assert self.KEY not in service.log()
+
+
+# --- Running releases -------------------------------------------------------------------------
+
+
+class TestRunningReleases:
+    def test_each_release_gets_a_clean_tree_of_its_commit(self, service, repo):
+        first = repo.commit('test ! -e leftover; echo one > leftover; test "$(cat version)" = 1',
+                            files={"version": "1"})
+        second = repo.commit('test ! -e leftover; test "$(cat version)" = 2; '
+                             'test -z "$(git status --porcelain --untracked-files=no)"; '
+                             'test "$(git rev-parse HEAD)" = "$RELEASER_GIT_COMMIT_SHA"',
+                             files={"version": "2"})
+        for sha in (first, second):
+            service.queue(sha)
+            body = service.wait_final(sha)
+            assert body["state"] == "success", (body, service.logs(sha).body)
+        trees = os.path.join(os.path.dirname(service.db_path), "releaser-work", "trees")
+        # each tree is removed just after its release ends
+        wait_for(lambda: os.listdir(trees) == [], 10, "release trees to be removed")
+
+    def test_the_command_sees_the_sha_and_attempt_marker_and_no_secrets(self, releaser, repo):
+        service = releaser(RELEASER_API_KEY="api-key-value-123",
+                           RELEASER_GIT_TOKEN="token-value-456",
+                           OTHER_COPY_OF_TOKEN="token-value-456")
+        sha = repo.commit('env | sort; git remote get-url origin')
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        output = service.logs(sha).body.decode()
+        assert "RELEASER_GIT_COMMIT_SHA=%s\n" % sha in output
+        assert "RAILWAY_GIT_COMMIT_SHA=%s\n" % sha in output
+        assert re.search(r"RELEASER_ATTEMPT_ID=[0-9a-f]{32}\n", output)
+        for secret in ("api-key-value-123", "token-value-456", "RELEASER_API_KEY",
+                       "RELEASER_GIT_TOKEN", "OTHER_COPY_OF_TOKEN", "RELEASER_RELEASE_COMMAND"):
+            assert secret not in output
+        assert repo.path in output  # origin, without credentials
+
+    def test_known_secrets_are_masked_in_captured_output(self, releaser, repo):
+        service = releaser(RELEASER_API_KEY="api-key-value-123")
+        # The command cannot see the key, but it might print it from elsewhere (a file).
+        sha = repo.commit('cat secret.txt; printf "api-key-"; sleep 0.2; printf "value-123\\n"',
+                          files={"secret.txt": "key=api-key-value-123\n"})
+        service.queue(sha)
+        service.wait_final(sha)
+        output = service.logs(sha).body.decode()
+        assert output == "key=***\n***\n"
+        assert "api-key-value-123" not in service.log()
+
+    def test_a_failing_command_fails_the_release_with_its_status(self, service, repo):
+        sha = repo.commit("echo migrating; echo broken >&2; exit 3")
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        assert body["details"]["exit_code"] == 3
+        assert body["details"]["error"] == "release command exited with status 3"
+        assert service.logs(sha).body == b"migrating\nbroken\n"
+        assert "[%s] broken" % sha[:7] in service.log()
+
+    def test_a_command_killed_by_a_signal_fails(self, releaser, repo):
+        service = releaser(RELEASER_RELEASE_COMMAND="kill -9 $$")
+        sha = repo.commit()
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        assert body["details"]["exit_code"] is None
+        assert body["details"]["error"] == "release command was killed by signal 9"
+
+    def test_a_release_past_its_timeout_is_stopped_with_its_children(self, releaser, repo,
+                                                                      tmp_path):
+        service = releaser(RELEASE_TIMEOUT_MS="1500", RELEASER_KILL_GRACE_MS="300")
+        pids = tmp_path / "pids"
+        sha = repo.commit(
+            # a child, a grandchild, and one that ignores SIGTERM
+            'sleep 600 & echo $! >> "%s"; (sleep 600 & echo $! >> "%s"; wait) & '
+            'sh -c \'trap "" TERM; echo $$ >> "%s"; while :; do sleep 1; done\' & '
+            'echo started; wait' % (pids, pids, pids))
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "timeout"
+        assert body["details"]["error"] == "release timed out after 1.5 s"
+        assert body["details"]["exit_code"] is None
+        numbers = [int(p) for p in pids.read_text().split()]
+        assert len(numbers) == 3
+        wait_for(lambda: not any(pid_alive(p) for p in numbers), 10, "release processes to end")
+
+    def test_background_children_do_not_outlive_a_successful_release(self, releaser, repo,
+                                                                      tmp_path):
+        service = releaser(RELEASER_KILL_GRACE_MS="300")
+        pid_file = tmp_path / "bg"
+        sha = repo.commit('sh -c \'trap "" TERM; echo $$ > "%s"; exec sleep 600\' '
+                          '>/dev/null 2>&1 & sleep 0.3; echo done' % pid_file)
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        pid = int(pid_file.read_text())
+        assert not pid_alive(pid)
+
+    def test_a_command_that_closes_its_output_is_still_waited_for(self, service, repo):
+        sha = repo.commit("exec >/dev/null 2>&1; sleep 0.5; exit 5")
+        service.queue(sha)
+        assert service.wait_final(sha)["details"]["exit_code"] == 5
+
+    def test_a_flood_of_output_keeps_a_bounded_tail(self, releaser, repo):
+        service = releaser(RELEASER_LOG_TAIL_BYTES="65536")
+        sha = repo.commit("yes 0123456789abcdef | head -c 20000000; echo; echo THE END")
+        service.queue(sha)
+        body = service.wait_final(sha, timeout=60)
+        assert body["state"] == "success"
+        assert body["details"]["output_bytes"] == 20000000 + 1 + 8
+        resp = service.logs(sha)
+        assert len(resp.body) == 65536
+        assert resp.body.endswith(b"\nTHE END\n")
+        assert resp.headers["X-Log-Start"] == str(20000009 - 65536)
+        assert resp.headers["X-Log-Offset"] == "20000009"
+        resp = service.logs(sha, offset=5)  # inside the dropped part: from the first kept byte
+        assert len(resp.body) == 65536
+        resp = service.logs(sha, offset=20000009 - 4)
+        assert resp.body == b"END\n"
+        rows = service.db("SELECT length(output_tail), output_bytes FROM release_log")
+        assert rows == [(65536, 20000009)]
+
+    def test_a_long_line_is_streamed_in_pieces(self, releaser, repo):
+        service = releaser(RELEASER_LOG_TAIL_BYTES="4096")
+        sha = repo.commit("head -c 3000000 /dev/zero | tr '\\0' x")
+        service.queue(sha)
+        assert service.wait_final(sha, timeout=60)["state"] == "success"
+        assert service.logs(sha).body == b"x" * 4096
+
+    def test_a_commit_missing_from_the_repository_fails_at_once(self, service):
+        sha = "1234567890" * 4
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        assert body["details"]["error"].startswith("commit %s not found in the repository"
+                                                   % sha)
+
+    def test_an_unreachable_repository_is_retried_until_the_timeout(self, releaser, tmp_path):
+        service = releaser(RELEASER_GIT_URL=str(tmp_path / "no-such-repo"),
+                           RELEASE_TIMEOUT_MS="2500")
+        sha = "ab" * 20
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        assert body["details"]["error"].startswith("could not fetch commit %s" % sha)
+        assert service.log().count("retrying in") >= 1
+
+    def test_a_damaged_cache_is_rebuilt_by_the_next_release(self, releaser, repo, tmp_path):
+        service = releaser()
+        first = repo.commit()
+        service.queue(first)
+        assert service.wait_final(first)["state"] == "success"
+        service.kill()
+        cache = tmp_path / "data" / "releaser-work" / "cache.git"
+        for name in ("HEAD", "config"):
+            (cache / name).unlink()  # as if a clone had been cut short
+        (cache / "objects" / "pack").mkdir(exist_ok=True)
+        service = releaser()
+        second = repo.commit()
+        service.queue(second)
+        assert service.wait_final(second)["state"] == "success"
+
+    def test_releases_run_one_at_a_time_in_queue_order(self, releaser, repo, tmp_path):
+        service = releaser()
+        trace = tmp_path / "trace"
+        script = ('echo "start $RELEASER_GIT_COMMIT_SHA $(date +%s%N)" >> "$TRACE"; sleep 0.1; '
+                  'echo "end $RELEASER_GIT_COMMIT_SHA $(date +%s%N)" >> "$TRACE"')
+        shas = [repo.commit(script) for _ in range(6)]
+        for sha in shas:
+            assert service.queue(sha).status in (200, 202)
+        for sha in shas:
+            assert service.wait_final(sha)["state"] == "success"
+        events = [line.split() for line in trace.read_text().splitlines()]
+        assert [e[1] for e in events if e[0] == "start"] == shas
+        # start, end, start, end ...: never two at once, each start after the previous end
+        assert [e[0] for e in events] == ["start", "end"] * 6
+        times = [int(e[2]) for e in events]
+        assert times == sorted(times)
+
+    def test_logs_follow_a_running_release_by_offset(self, releaser, repo, tmp_path):
+        service = releaser()
+        sha = repo.commit('echo first; while [ ! -e "$GATE/go" ]; do sleep 0.02; done; '
+                          'echo second')
+        service.queue(sha)
+        resp = service.logs(sha, wait=10)
+        assert resp.body == b"first\n"
+        assert resp.headers["X-Release-State"] == "running"
+        assert resp.headers["X-Release-Attempt"] == "1"
+        assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+        offset = resp.headers["X-Log-Offset"]
+        assert offset == "6"
+        resp = service.logs(sha, offset=offset, wait=1)  # nothing new: the wait runs out
+        assert resp.body == b"" and resp.headers["X-Log-Offset"] == "6"
+        open_gate(tmp_path, "go")
+        resp = service.logs(sha, offset=offset, wait=30)
+        assert resp.body == b"second\n"
+        service.wait_final(sha)
+        resp = service.logs(sha, offset=13, wait=30)  # final: answers at once
+        assert resp.body == b"" and resp.headers["X-Release-State"] == "success"
+        for query in ({"offset": "-1"}, {"offset": "x"}, {"attempt": "0"}, {"wait": "1.5"}):
+            assert service.logs(sha, **query).status == 400
+        assert service.logs(sha, attempt=2).status == 404
+        assert service.logs(ZERO_SHA).status == 404
