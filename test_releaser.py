@@ -956,3 +956,137 @@ class TestRunningReleases:
             assert service.logs(sha, **query).status == 400
         assert service.logs(sha, attempt=2).status == 404
         assert service.logs(ZERO_SHA).status == 404
+
+
+# --- Life cycle: crashes, restarts, SIGTERM ----------------------------------------------------
+
+
+class TestCrashRecovery:
+    def test_kill_9_during_a_release_fails_it_and_stops_its_processes(self, releaser, repo):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running = repo.commit()
+        queued = [repo.commit() for _ in range(3)]
+        service.queue(running)
+        wait_for(lambda: service.db("SELECT pgid FROM release_log WHERE "
+                                    "release_status = 'running'")[0][0], 10, "command start")
+        marker, pgid = service.db("SELECT attempt_marker, pgid FROM release_log")[0]
+        assert pgid in releaser_py.processes_with_marker(marker)
+        for sha in queued:
+            assert service.queue(sha).status == 202
+        service.kill()
+        # The release's process, in a session of its own, survives the crash ...
+        assert pid_alive(pgid)
+        # ... and the next start stops it, fails the attempt, and runs the queue in order.
+        service = releaser(RELEASER_RELEASE_COMMAND="sh release.sh")
+        body = service.state(running).json()
+        assert body["state"] == "failed"
+        assert body["details"]["error"].startswith("interrupted")
+        assert not pid_alive(pgid)
+        for sha in queued:
+            assert service.wait_final(sha)["state"] == "success"
+        order = service.db("SELECT git_commit_sha FROM release_log WHERE release_status = "
+                           "'success' ORDER BY started_at")
+        assert [row[0] for row in order] == queued
+
+    def test_kill_9_after_a_burst_of_requests_loses_nothing_acknowledged(self, releaser, repo,
+                                                                         tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        shas = [repo.commit() for _ in range(10)]
+        answers = [service.queue(sha).status for sha in shas]
+        assert answers == [200] + [202] * 9
+        wait_for(lambda: service.db("SELECT attempt_marker FROM release_log WHERE "
+                                    "release_status = 'running'")[0][0], 10, "command start")
+        service.kill()
+        service = releaser(RELEASER_RELEASE_COMMAND="true")
+        assert service.state(shas[0]).json()["state"] == "failed"
+        for sha in shas[1:]:
+            assert service.wait_final(sha)["state"] == "success"
+        order = service.db("SELECT git_commit_sha FROM release_log WHERE release_status = "
+                           "'success' ORDER BY started_at")
+        assert [row[0] for row in order] == shas[1:]
+
+    def test_an_attempt_interrupted_before_its_command_started_runs_again_first(
+            self, releaser, repo, tmp_path):
+        # git keeps failing (the repository is missing), so the attempt stays in its git step.
+        service = releaser(RELEASER_GIT_URL=str(tmp_path / "not-yet"))
+        first, second = repo.commit(), repo.commit()
+        service.queue(first)
+        service.queue(second)
+        wait_for(lambda: "retrying in" in service.log(), 15, "a git retry")
+        service.kill()
+        service = releaser()
+        assert "queued again" in service.log()
+        for sha in (first, second):
+            body = service.wait_final(sha)
+            assert body["state"] == "success" and body["details"]["attempt"] == 1
+        order = service.db("SELECT git_commit_sha FROM release_log ORDER BY started_at")
+        assert [row[0] for row in order] == [first, second]
+
+    def test_leftover_trees_and_old_records_are_removed_at_start(self, releaser, repo,
+                                                                 tmp_path):
+        service = releaser(DEFAULT_CLEANUP_DAYS="10")
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        service.kill()
+        long_ago = int((time.time() - 11 * 86400) * 1000)
+        service.db("UPDATE release_log SET created_at = ?, ended_at = ?", (long_ago, long_ago))
+        trees = tmp_path / "data" / "releaser-work" / "trees"
+        (trees / "left-behind").mkdir()
+        (trees / "left-behind" / "file").write_text("x")
+        service = releaser(DEFAULT_CLEANUP_DAYS="10")
+        assert service.state(sha).status == 404
+        assert os.listdir(str(trees)) == []
+
+
+class TestShutdown:
+    def test_sigterm_lets_the_running_release_finish_and_keeps_the_queue(self, releaser, repo,
+                                                                         tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running, queued = repo.commit(), repo.commit()
+        service.queue(running)
+        service.queue(queued)
+        service.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: service.get("/healthcheck").status == 503, 10, "shutting down")
+        assert service.get("/healthcheck").json()["status"] == "SHUTTING_DOWN"
+        resp = service.queue(repo.commit())
+        assert resp.status == 503
+        assert service.state(running, wait=30).json()["state"] == "running"  # answers at once
+        assert service.get("/queue").status == 200
+        open_gate(tmp_path, running)
+        assert service.proc.wait(30) == 0
+        assert service.db("SELECT release_status FROM release_log WHERE git_commit_sha = ?",
+                          (running,)) == [("success",)]
+        service = releaser(RELEASER_RELEASE_COMMAND="true")
+        assert service.wait_final(queued)["state"] == "success"
+
+    def test_sigterm_stops_a_release_that_outlasts_the_grace(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_SHUTDOWN_GRACE_MS="300", RELEASER_KILL_GRACE_MS="300")
+        pid_file = tmp_path / "pid"
+        sha = repo.commit('sleep 600 & echo $! > "%s"; wait' % pid_file)
+        service.queue(sha)
+        wait_for(pid_file.exists, 10, "the release to start")
+        assert service.terminate(timeout=20) == 0
+        state = service.db("SELECT release_status, error FROM release_log")[0]
+        assert state[0] == "failed" and state[1].startswith("interrupted by shutdown")
+        wait_for(lambda: not pid_alive(int(pid_file.read_text())), 10, "the release to stop")
+
+    def test_a_second_signal_skips_the_grace(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_SHUTDOWN_GRACE_MS="600000", RELEASER_KILL_GRACE_MS="300")
+        sha = repo.commit("echo started; sleep 600")
+        service.queue(sha)
+        service.logs(sha, wait=10)
+        service.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "running release has" in service.log(), 10, "the grace to begin")
+        assert service.terminate(signal.SIGINT, timeout=20) == 0
+        assert service.db("SELECT release_status FROM release_log") == [("failed",)]
+
+    def test_railway_without_draining_gets_a_one_second_grace(self, releaser, repo):
+        service = releaser(RAILWAY_ENVIRONMENT="production", RELEASER_KILL_GRACE_MS="300")
+        assert "WARNING: on Railway without a volume" in service.log()
+        sha = repo.commit("echo started; sleep 600")
+        service.queue(sha)
+        service.logs(sha, wait=10)
+        service.proc.send_signal(signal.SIGTERM)
+        assert service.proc.wait(20) == 0
+        assert "has 1 s to finish" in service.log()
