@@ -134,6 +134,7 @@ class Config:
     git_token: Optional[str]
     git_depth: int  # 0: the commit's whole history
     git_ssh_key: Optional[str]
+    request_timeout_ms: int
     on_railway: bool
     railway_volume: Optional[str]
     draining_seconds: Optional[int]
@@ -211,6 +212,7 @@ class Config:
             git_token=env.get("RELEASER_GIT_TOKEN"),
             git_depth=number("RELEASER_GIT_DEPTH", 1),
             git_ssh_key=ssh_key,
+            request_timeout_ms=number("RELEASER_REQUEST_TIMEOUT_MS", 15000, minimum=1),
             on_railway="RAILWAY_ENVIRONMENT" in env or "RAILWAY_ENVIRONMENT_NAME" in env,
             railway_volume=volume,
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
@@ -1996,15 +1998,13 @@ class Application:
     release its grace, stop it, close the port.
     """
 
-    REQUEST_DEADLINE_S = 15  # to send a whole request, headers and body
-
     def __init__(self, config: Config):
         self.config = config
         self.stopping = threading.Event()
         self.store: Optional[Store] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
-        self.reaper = ConnectionReaper(self.REQUEST_DEADLINE_S)
+        self.reaper = ConnectionReaper(config.request_timeout_ms / 1000)
         self._lock_file = None
         self._threads: List[threading.Thread] = []
 
