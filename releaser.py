@@ -167,6 +167,8 @@ class Config:
         git_url = required("RELEASER_GIT_URL", "https://github.com/you/app.git")
         if git_url.startswith("-") or any(c in git_url for c in "\r\n\0"):
             raise ConfigError("RELEASER_GIT_URL is not a repository URL or path")
+        if "://" not in git_url and not re.match(r"[^/]*:", git_url):
+            git_url = os.path.abspath(git_url)  # a local path: git runs in other folders
         release_command = required("RELEASER_RELEASE_COMMAND", "./scripts/release.sh")
 
         volume = env.get("RAILWAY_VOLUME_MOUNT_PATH")
