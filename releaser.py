@@ -32,6 +32,7 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import http.client
 import http.server
 import ipaddress
 import json
@@ -1527,7 +1528,7 @@ class Request:
             return {}
         try:
             value = json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(400, "The request body must be a JSON object, such as "
                                 '{"commitSha": "<40 hex digits>"}')
         if not isinstance(value, dict):
@@ -1593,9 +1594,6 @@ def _wait_seconds(params: Dict[str, str]) -> int:
 
 def route_healthcheck(app: "Application", req: Request):
     req.params()
-    if not app.worker.is_alive():
-        return 500, {"status": "ERROR", "error": "the release worker has stopped; restart "
-                                                 "the releaser"}
     try:
         running, queue_length = app.store.health()
     except sqlite3.Error as exc:
@@ -1603,6 +1601,9 @@ def route_healthcheck(app: "Application", req: Request):
     body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length}
     if app.stopping.is_set():
         return 503, dict(body, status="SHUTTING_DOWN")
+    if not app.worker.is_alive():
+        return 500, {"status": "ERROR", "error": "the release worker has stopped; restart "
+                                                 "the releaser"}
     return 200, body
 
 
@@ -1831,6 +1832,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self):
         headers = {}
+        self._body_read = False
         try:
             split = urllib.parse.urlsplit(self.path)
             self._check_api_key(split.path)
@@ -1865,7 +1867,6 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         expected = hashlib.sha256(key.encode()).digest()
         actual = hashlib.sha256((given or "").encode("utf-8", "surrogateescape")).digest()
         if given is None or not hmac.compare_digest(expected, actual):
-            self._drop_body = True
             raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
                                 "<RELEASER_API_KEY> or X-API-Key",
                            headers={"WWW-Authenticate": "Bearer"})
@@ -1878,6 +1879,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                                 "Content-Length")
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
+            self._body_read = True
             return b""
         if len(lengths) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
             self.close_connection = True
@@ -1887,6 +1889,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiError(413, "The request body is larger than %d bytes" % MAX_BODY_BYTES)
         body = self.rfile.read(length)
+        self._body_read = True
         if len(body) != length:
             self.close_connection = True
             raise ApiError(400, "The request body ended before Content-Length bytes")
@@ -1896,10 +1899,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if isinstance(payload, dict):
             payload = json.dumps(payload).encode()
             headers = dict({"Content-Type": "application/json"}, **headers)
-        if getattr(self, "_drop_body", False) and self.headers.get("Content-Length", "0") \
-                not in ("0", ""):
-            self.close_connection = True  # the body is left unread
-        self._drop_body = False
+        if not getattr(self, "_body_read", True) and (
+                self.headers.get("Content-Length", "0").strip() not in ("0", "")
+                or "Transfer-Encoding" in self.headers):
+            self.close_connection = True  # the body is left unread: the stream is unusable
         lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
                  "Server: " + self.server_version,
                  "Date: " + self.date_time_string(),
@@ -2120,35 +2123,36 @@ class Application:
 
     def read_output(self, release: Release, offset: int, wait: float):
         """(state, bytes after `offset`, first kept position, next position) of an attempt's
-        output; with `wait`, as soon as there are new bytes or the attempt is final."""
+        output; with `wait`, as soon as there are new bytes or the attempt is final.
+
+        The running attempt is read from memory (the worker's LiveOutput), others from the
+        database. None if the attempt's record vanished.
+        """
         deadline = time.monotonic() + wait
         while True:
             seen = self.store.version
             live = self.worker.live
             if live is not None and live.release_id == release.id:
                 with live.changed:
-                    while True:
-                        tail, total, status = bytes(live.tail), live.total, live.status
+                    while (live.status == Status.RUNNING and live.total <= offset
+                           and not self.stopping.is_set()):
                         remaining = deadline - time.monotonic()
-                        if total > offset or status != Status.RUNNING or remaining <= 0 \
-                                or self.stopping.is_set():
+                        if remaining <= 0:
                             break
                         live.changed.wait(remaining)
-                if status == Status.QUEUED:
-                    continue  # sent back to the queue by shutdown: read the record
-            else:
-                row = self.store.release_output(release.id)
-                if row is None:
-                    return None
-                status, tail, total = row
-                remaining = deadline - time.monotonic()
-                if not (total > offset or status in Status.FINAL or remaining <= 0
-                        or self.stopping.is_set()):
-                    self.store.wait_for_change(seen, remaining)
-                    continue
-            start = total - len(tail)
-            first = min(max(offset, start), total)
-            return status, tail[first - start:], start, total
+                    if live.status == Status.RUNNING:
+                        return _output_after(Status.RUNNING, bytes(live.tail), live.total,
+                                             offset)
+                # It ended meanwhile: its record already holds the final state and output.
+            row = self.store.release_output(release.id)
+            if row is None:
+                return None
+            status, tail, total = row
+            remaining = deadline - time.monotonic()
+            if total > offset or status in Status.FINAL or remaining <= 0 \
+                    or self.stopping.is_set():
+                return _output_after(status, tail, total, offset)
+            self.store.wait_for_change(seen, remaining)
 
     # -- stop
 
@@ -2177,6 +2181,13 @@ class Application:
         self.server.server_close()
         self.store.close()
         log("stopped")
+
+
+def _output_after(status: str, tail: bytes, total: int, offset: int):
+    """(status, the kept bytes after position `offset`, first kept position, total)."""
+    start = total - len(tail)
+    first = min(max(offset, start), total)
+    return status, tail[first - start:], start, total
 
 
 def _address_family(host: str) -> int:
