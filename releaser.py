@@ -25,7 +25,6 @@ and the command line.
 """
 
 import base64
-import binascii
 import calendar
 import dataclasses
 import errno
