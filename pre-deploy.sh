@@ -35,7 +35,7 @@ TAIL_LINES=40             # lines of output shown for a release that was already
 open_line=''               # set while the release output printed last lacks its final newline
 say() { [ -z "$open_line" ] || { echo; open_line=''; }; printf '[pre-deploy] %s\n' "$*"; }
 die() { code=$1; shift; [ -z "$open_line" ] || echo; printf '[pre-deploy] %s\n' "$*" >&2; exit "$code"; }
-show() { cat "$@"; [ -z "$(tail -c 1 "$B")" ] || open_line=1; }  # print release output
+show() { [ -s "$1" ] || return 0; cat "$1"; open_line=$(tail -c 1 "$1"); }  # release output
 now() { date +%s; }
 is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
 
@@ -98,13 +98,13 @@ http_curl() {
   if [ -n "${2:-}" ]; then set -- -H 'Content-Type: application/json' --data-binary "$2"; else set --; fi
   # The key reaches curl as a config file on standard input (printf is a shell builtin).
   { [ -z "$KEY" ] || printf 'header = "Authorization: Bearer %s"\n' "$KEY_CURL"; } |
-    curl -sS -K - --connect-timeout 10 --max-time "$MAXT" -D "$H" -o "$B" "$@" -- "$url" 2>"$E"
+    curl -sS -K - --connect-timeout 10 --max-time "$MAXT" -D "$H" -o "$B" "$@" "$url" 2>"$E"
 }
 http_gnuwget() {  # the key is in a private wgetrc file; error bodies kept with --content-on-error
   url=$1
   if [ -n "${2:-}" ]; then set -- --header='Content-Type: application/json' --post-data="$2"; else set --; fi
   WGETRC=$T/wgetrc wget -nv -S --content-on-error --tries=1 --max-redirect=0 --timeout="$MAXT" \
-    -O "$B" "$@" -- "$url" 2>"$H"
+    -O "$B" "$@" "$url" 2>"$H"
 }
 http_bbwget() {   # busybox wget: no body on error statuses, the key only as an argument
   url=$1
@@ -112,9 +112,8 @@ http_bbwget() {   # busybox wget: no body on error statuses, the key only as an 
   [ -z "$KEY" ] || set -- "$@" --header "Authorization: Bearer $KEY"
   with_timeout wget -q -S -O "$B" "$@" "$url" 2>"$H"
 }
-# bash /dev/tcp, HTTP/1.0 so the server closes the connection after its answer; the key
-# comes from the environment. Arguments: host port host-header path body headers-file body-file
-# read-timeout.
+# bash /dev/tcp, HTTP/1.0 so the server closes the connection after its answer; the key comes from
+# the environment. Arguments: host port host-header path body headers-file body-file read-timeout.
 # shellcheck disable=SC2016
 BASH_HTTP='exec 3<>"/dev/tcp/$1/$2" || exit 7
 printf -v cr "\r"
@@ -143,10 +142,13 @@ request() {
       bbwget) http_bbwget "$BASE$1" "${2:-}" ;;
       bash) http_bash "$BASE$1" "${2:-}" ;;
     esac
-    status=$(http_status)
+    status=$(http_status) len=''
+    case $status in 2??) len=$(header Content-Length) ;; esac  # busybox wget drops error bodies
+    if is_uint "$len" && [ "$len" -ne "$(wc -c <"$B")" ]; then status='' why="answer cut short"; fi
     case $status in
       5?? | 408 | 429) why="HTTP $status$(err=$(json_get error "$B"); [ -z "$err" ] || printf ': %s' "$err")" ;;
-      '') why=$(sed '/^[[:space:]]*$/d' "$E" "$H" | tail -n 1); why=${why:-no answer} ;;
+      '') [ -n "$len" ] || why=$(awk 'NF { sub(/^bash: (line [0-9]+: )?/, ""); printf "%s%s", s, $0; s = "; " }' "$E" "$H")
+          why=${why:-no answer} ;;
       *) [ -z "$down_since" ] || down_total=$((down_total + t0 - down_since))
          down_since='' delay=1; return 0 ;;
     esac
@@ -218,10 +220,7 @@ follow() {  # long-poll the logs of one attempt until it is final, printing new 
       *) fail_fast "GET /release/logs" ;;
     esac
     state=$(header X-Release-State) next=$(header X-Log-Offset) start=$(header X-Log-Start)
-    if [ -z "$attempt" ]; then
-      attempt=$(header X-Release-Attempt)
-      is_uint "$attempt" || attempt=''
-    fi
+    [ -n "$attempt" ] || { attempt=$(header X-Release-Attempt); is_uint "$attempt" || attempt=''; }
     [ "$state" = "$prev" ] || case $state in queued | running) say "release is $state (attempt ${attempt:-?})" ;; esac
     prev=$state
     if is_uint "$start" && [ "$start" -gt "$offset" ]; then say "(output before byte $start was dropped by the releaser)"; fi
@@ -237,10 +236,8 @@ follow() {  # long-poll the logs of one attempt until it is final, printing new 
   done
 }
 
-finish() {
-  case $state in
-    success) say "release for $SHA succeeded (attempt $attempt)"; exit 0 ;;
-  esac
+finish() {  # the followed attempt is final: report it
+  [ "$state" != success ] || { say "release for $SHA succeeded (attempt $attempt)"; exit 0; }
   release_info
   [ "$r_attempt" = "$attempt" ] || r_error=''
   say "release for $SHA ended: $state (attempt $attempt)${r_error:+: $r_error}"
