@@ -1025,8 +1025,8 @@ class Workspace:
                        shlex.quote(self._ssh_key_file()),
                        shlex.quote(os.path.join(self.config.work_dir, "known_hosts")))
         env.setdefault("GIT_SSH_COMMAND", ssh)
-        secret = self.config.git_token or url_password(self.config.git_url)
-        if secret and self.config.git_url.lower().startswith(("http://", "https://")):
+        secret = self._http_secret()
+        if secret:
             user = url_user(self.config.git_url) or "x-access-token"
             token = base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()
             count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
@@ -1035,12 +1035,28 @@ class Workspace:
                         "GIT_CONFIG_VALUE_%d" % count: "Authorization: Basic " + token})
         return env
 
+    def _http_secret(self) -> Optional[str]:
+        """The token or password git sends to an http(s) repository, if any."""
+        if not self.config.git_url.lower().startswith(("http://", "https://")):
+            return None
+        return self.config.git_token or url_password(self.config.git_url)
+
     def _ssh_key_file(self) -> str:
+        """git's copy of RELEASER_GIT_SSH_KEY (mode 0600), rewritten when the setting changed."""
         path = os.path.join(self.config.work_dir, "ssh_key")
-        if not os.path.exists(path):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(self.config.git_ssh_key.replace("\r\n", "\n").rstrip("\n") + "\n")
+        key = self.config.git_ssh_key.replace("\r\n", "\n").rstrip("\n") + "\n"
+        try:
+            with open(path) as f:
+                if f.read() == key:
+                    return path
+        except OSError:
+            pass
+        building = path + ".new"
+        remove_tree(building)
+        fd = os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        os.replace(building, path)
         return path
 
     def _ensure_cache(self, rebuild: bool) -> None:
@@ -1079,8 +1095,12 @@ class Workspace:
             if self._has_commit(sha):
                 return
             raise GitError("commit %s not found in the repository %s" % (sha, url), final=True)
-        raise GitError("could not fetch commit %s from %s: %s"
-                       % (sha, url, _last_line(everything or by_sha)))
+        reason = _last_line(everything or by_sha)
+        if self._http_secret() and re.search(r"could not read (Username|Password)", reason):
+            # git sent the credentials as a header, so it saw a 401 as "no credentials"
+            reason = ("the server refused the credentials (HTTP 401): the token is wrong, "
+                      "expired or has no access to the repository")
+        raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason))
 
     def _lay_out_tree(self, sha: str, marker: str, deadline: float,
                       hurry: threading.Event) -> str:
@@ -1107,9 +1127,22 @@ class Workspace:
         return tree
 
 
+#: What git prints after "Could not read from remote repository.": advice, not a reason.
+_GIT_ADVICE = ("Please make sure you have the correct access rights",
+               "and the repository exists.")
+
+
 def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "git gave no reason"
+    """git's reason for a failure: its last line, without git's closing advice, and with the
+    line before a "fatal:" when that is the remote's own word (ssh: "Permission denied")."""
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and line.strip() not in _GIT_ADVICE]
+    if not lines:
+        return "git gave no reason"
+    if len(lines) > 1 and lines[-1].startswith("fatal:") and not lines[-2].startswith(
+            ("fatal:", "error:", "warning:", "hint:", "Warning:")):
+        return "%s %s" % (lines[-2], lines[-1])
+    return lines[-1]
 
 
 def _is_connection_error(message: str) -> bool:
