@@ -1523,6 +1523,7 @@ class ApiError(Exception):
 
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 64 * 1024  # all header lines together (http.client allows 100 x 64 KiB)
 MAX_WAIT_S = 60
 SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
@@ -1831,6 +1832,22 @@ class ConnectionReaper:
                     pass
 
 
+class _BoundedHeaderReader:
+    """The request's input while http.client reads the header lines: at most `limit` bytes
+    in all, then LineTooLong (which http.server answers 431)."""
+
+    def __init__(self, rfile, limit: int):
+        self._rfile = rfile
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._rfile.readline(self._left + 1 if size < 0 else min(size, self._left + 1))
+        self._left -= len(line)
+        if self._left < 0:
+            raise http.client.LineTooLong("request header block")
+        return line
+
+
 class RequestHandler(http.server.BaseHTTPRequestHandler):
     """Parses HTTP, checks the API key, routes, and writes every answer, errors as JSON.
 
@@ -1856,6 +1873,23 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away mid-request
         finally:
             self.app.reaper.release(self.connection)
+
+    def parse_request(self):
+        rfile = self.rfile
+        self.rfile = _BoundedHeaderReader(rfile, MAX_HEADER_BYTES)
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = rfile
+        # http.client ends the header block at a line it cannot parse (no colon, a space
+        # before the colon) and folds continuation lines into the previous value, silently
+        # dropping what follows, Content-Length included: the body would then be read as a
+        # second request. Refuse such a request, and close the connection.
+        if self.headers.defects or any("\n" in value for value in self.headers.values()):
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request headers are malformed")
+            return False
+        return True
 
     def do_GET(self):
         self._handle()
@@ -1920,7 +1954,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             raise ApiError(413, "The request body is larger than %d bytes" % MAX_BODY_BYTES)
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the client went away (or the request deadline passed)
+            body = b""
         self._body_read = True
         if len(body) != length:
             self.close_connection = True
@@ -1970,6 +2007,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     each); past that a new connection gets a short 503 and is closed at once."""
 
     MAX_CONNECTIONS = 512
+    request_queue_size = 128  # the listen backlog: socketserver's 5 stalls bursts in SYN retries
     daemon_threads = True
     block_on_close = False
 
