@@ -10,16 +10,31 @@ Fixtures:
   releaser  starts a service: `releaser(**env)` -> Service (client methods, stop, kill)
 """
 
+import ast
+import base64
+import errno
+import functools
 import http.client
+import http.server
 import json
 import os
+import pwd
+import random
 import re
+import shutil
 import signal
 import socket
 import sqlite3
+import stat
+import struct
 import subprocess
 import sys
+import threading
 import time
+import types
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -198,36 +213,42 @@ class Service:
         self.log_file.close()
 
 
+def service_env(tmp_path, repo, **overrides):
+    """The environment of a test service: the repository's commits, `sh release.sh` as the
+    command, a database and work dir in tmp_path, loopback, and the overrides (None unsets)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RELEASER_", "RAILWAY_")) and k not in (
+               "PORT", "HOST", "SQLITE_DB_PATH", "RELEASE_TIMEOUT_MS", "DEFAULT_CLEANUP_DAYS")}
+    env.update({
+        "RELEASER_GIT_URL": repo.path,
+        "RELEASER_RELEASE_COMMAND": "sh release.sh",
+        "SQLITE_DB_PATH": str(tmp_path / "data" / "releases.sqlite"),
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "RELEASER_KILL_GRACE_MS": "2000",
+        "TRACE": str(tmp_path / "trace"),
+        "GATE": str(tmp_path / "gate"),
+    })
+    for k, v in overrides.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    os.makedirs(str(tmp_path / "gate"), exist_ok=True)
+    return env
+
+
 @pytest.fixture
 def releaser(tmp_path, repo):
-    """Start services: releaser(**env overrides) -> Service. Defaults: the `repo` fixture,
-    `sh release.sh` as the command, a database and work dir in tmp_path."""
+    """Start services: releaser(**env overrides) -> Service. Defaults: see service_env."""
     started = []
 
     def start(**overrides):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("RELEASER_", "RAILWAY_")) and k not in (
-                   "PORT", "HOST", "SQLITE_DB_PATH", "RELEASE_TIMEOUT_MS",
-                   "DEFAULT_CLEANUP_DAYS")}
-        env.update({
-            "RELEASER_GIT_URL": repo.path,
-            "RELEASER_RELEASE_COMMAND": "sh release.sh",
-            "SQLITE_DB_PATH": str(tmp_path / "data" / "releases.sqlite"),
-            "HOST": "127.0.0.1",
-            "PORT": "0",
-            "RELEASER_KILL_GRACE_MS": "2000",
-            "TRACE": str(tmp_path / "trace"),
-            "GATE": str(tmp_path / "gate"),
-        })
-        env.update({k: str(v) for k, v in overrides.items() if v is not None})
-        for k, v in overrides.items():
-            if v is None:
-                env.pop(k, None)
-        service = Service(env, str(tmp_path / ("releaser-%d.log" % len(started))))
+        service = Service(service_env(tmp_path, repo, **overrides),
+                          str(tmp_path / ("releaser-%d.log" % len(started))))
         started.append(service)
         return service
 
-    os.makedirs(str(tmp_path / "gate"), exist_ok=True)
     yield start
     for service in started:
         service.close()
@@ -1175,7 +1196,1851 @@ class TestPackaging:
 
 
 def shutil_which(name):
-    import shutil
-    return shutil.which(name) or next(
-        (p for p in (os.path.join(os.path.dirname(sys.executable), name),) if os.path.exists(p)),
-        None)
+    """A tool on PATH, or installed beside the Python running the tests (a virtualenv)."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return shutil.which(name) or (beside if os.path.exists(beside) else None)
+
+
+# === Hardening: faults, load, hostile input, secrets ============================================
+#
+# Each test says what in releaser.py it depends on, that is, what change there would make it
+# fail.
+
+FINAL = ("success", "failed", "timeout", "cancelled")
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def start_service(tmp, repo, **overrides):
+    """A service with the `releaser` fixture's settings, for module-scoped fixtures."""
+    return Service(service_env(tmp, repo, **overrides), str(tmp / "releaser.log"))
+
+
+def build_request(method, target, body=None, headers=(), content_length=True):
+    """Raw request bytes; `headers` are (name, value) pairs of bytes or str."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: releaser"]
+    for name, value in headers:
+        lines.append((name if isinstance(name, bytes) else name.encode()) + b": "
+                     + (value if isinstance(value, bytes) else value.encode("latin-1")))
+    if body is not None and content_length:
+        lines.append(b"Content-Length: %d" % len(body))
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
+
+
+def parse_response(data):
+    """The first HTTP answer in `data` as a Response (headers by lower-case name)."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", len(rest)))
+    return Response(int(lines[0].split()[1]), headers, rest[:length])
+
+
+def exchange(port, data, timeout=10):
+    """Send raw bytes on a new connection and read until the server closes it: everything
+    it answered (a server that answers twice on one connection shows it here)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it answered (and closed) before taking everything: read that answer
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answers_in(data):
+    return len(re.findall(rb"(?:^|\r\n\r\n|\})HTTP/1\.[01] \d{3} ", data))
+
+
+def proc_status(pid, field):
+    """A field of /proc/<pid>/status in KiB (VmRSS, VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+#: SO_LINGER on, 0 s: close() sends a reset instead of a FIN.
+RESET = struct.pack("ii", 1, 0)
+
+
+def thread_count(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def open_connections(service, count, baseline, make=None):
+    """Open `count` connections a few at a time, each batch taken by the service (one thread
+    per connection) before the next: the service's listen backlog is socketserver's 5, so a
+    faster burst stalls in SYN retries (test_a_burst_of_connections_is_taken_at_once), which
+    is not what the tests using this are about.
+    `baseline` is the service's thread count with no connection open."""
+    make = make or (lambda: socket.create_connection(("127.0.0.1", service.port), timeout=5))
+    opened = []
+    while len(opened) < count:
+        for _ in range(min(4, count - len(opened))):
+            opened.append(make())
+        wait_for(lambda: thread_count(service.proc.pid) >= baseline + len(opened), 10,
+                 "the service to take %d connections" % len(opened))
+    return opened
+
+
+def closed_by_server(sock):
+    """True once the server has closed `sock` (EOF or reset); reads what it sent meanwhile."""
+    sock.setblocking(False)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def table_snapshot(service):
+    return (service.db("SELECT * FROM release_log ORDER BY id"),
+            service.db("SELECT * FROM release_queue ORDER BY position"))
+
+
+class DumbGitServer:
+    """A git remote over plain ("dumb") HTTP: the test repository served as static files at
+    http://127.0.0.1:<port>/repo.git. The port is bound at once but refuses connections
+    until start(): an unreachable remote that becomes reachable. With `authorization`, every
+    request must carry that Authorization header (else 401)."""
+
+    def __init__(self, repo, tmp_path, authorization=None):
+        self.repo = repo
+        served = tmp_path / "served"
+        served.mkdir()
+        os.symlink(os.path.join(repo.path, ".git"), str(served / "repo.git"))
+        self.requests = []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                if authorization and self.headers.get("Authorization") != authorization:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(served)),
+            bind_and_activate=False)
+        self.server.daemon_threads = True
+        self.server.server_bind()  # bound, not listening: connections are refused
+        self.port = self.server.server_address[1]
+        self.thread = None
+
+    def start(self):
+        self.repo.git("update-server-info")
+        self.server.server_activate()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        if self.thread is not None:
+            self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def dumb_git(repo, tmp_path):
+    servers = []
+
+    def make(**kw):
+        servers.append(DumbGitServer(repo, tmp_path, **kw))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 4 MiB tmpfs at tmp_path/disk; skipped where mounting is not permitted."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    try:
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)],
+                              capture_output=True, text=True, timeout=10)
+    except OSError as exc:
+        pytest.skip("cannot run mount: %s" % exc)
+    if proc.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % proc.stderr.strip())
+    yield path
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=10)
+
+
+def fill_disk(path):
+    """Write zeros into `path` until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+
+@contextmanager
+def unwritable(*paths):
+    """Make files immutable (chattr +i): even root's writes fail (EPERM). A read-only mount
+    is not possible while the service holds the files open for writing (EBUSY)."""
+    done = []
+    try:
+        for path in paths:
+            try:
+                proc = subprocess.run(["chattr", "+i", path], capture_output=True, text=True,
+                                      timeout=10)
+            except OSError as exc:
+                pytest.skip("cannot run chattr: %s" % exc)
+            if proc.returncode != 0:
+                pytest.skip("cannot make files immutable here: %s" % proc.stderr.strip())
+            done.append(path)
+        yield
+    finally:
+        for path in done:
+            subprocess.run(["chattr", "-i", path], capture_output=True, timeout=10)
+
+
+# --- Faults: the database -----------------------------------------------------------------------
+
+
+class TestDatabaseFaults:
+    """Depends on: RequestHandler._handle mapping sqlite3.Error to 503 (locked) / 500 with
+    describe_database_error's sentence; Worker._retry_database retrying a final state until
+    it is written; Store.transaction rolling back a failed write (so nothing half-made); reads
+    on their own WAL connections (Store.reading)."""
+
+    def _start_one_running_and_one_queued(self, service, repo):
+        running, queued = repo.commit(), repo.commit()
+        assert service.queue(running).status == 200
+        assert service.queue(queued).status == 202
+        wait_for(lambda: service.db("SELECT pgid FROM release_log WHERE release_status = "
+                                    "'running'") != [(None,)], 10, "the command to start")
+        return running, queued
+
+    def _finish_after_the_fault(self, service, tmp_path, running, queued, later):
+        """After the fault clears: nothing acknowledged was lost, and new work runs."""
+        assert service.wait_final(running)["state"] == "success"
+        assert service.wait_final(queued)["state"] == "success"
+        assert service.db("SELECT COUNT(*) FROM release_log WHERE git_commit_sha = ?",
+                          (later,)) == [(0,)]  # the refused request left nothing behind
+        open_gate(tmp_path, later)
+        assert service.queue(later).status == 200
+        assert service.wait_final(later)["state"] == "success"
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(3,)]
+        assert "Traceback" not in service.log()
+
+    def test_a_locked_database_answers_503_and_loses_no_acknowledged_release(
+            self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running, queued = self._start_one_running_and_one_queued(service, repo)
+        later = repo.commit()
+        locker = sqlite3.connect(service.db_path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        try:
+            resp = service.queue(later)  # waits out the busy timeout, then answers
+            assert resp.status == 503, resp
+            assert resp.json() == {"error": "the database is locked by another process; "
+                                            "try again"}
+            # Reads go on (WAL): the service is up and says what it knows.
+            assert service.get("/healthcheck").json()["queueLength"] == 1
+            assert service.state(running).json()["state"] == "running"
+            # The release ends while the lock is held: its outcome waits, it is not dropped.
+            open_gate(tmp_path, running)
+            open_gate(tmp_path, queued)
+            wait_for(lambda: "could not record a release's state (the database is locked"
+                     in service.log(), 15, "the worker to retry recording the outcome")
+            assert service.proc.poll() is None
+            assert service.state(running).json()["state"] == "running"
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        self._finish_after_the_fault(service, tmp_path, running, queued, later)
+
+    def test_a_full_disk_answers_500_and_the_service_recovers_when_space_returns(
+            self, tiny_disk, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED,
+                           SQLITE_DB_PATH=str(tiny_disk / "releases.sqlite"),
+                           RELEASER_WORK_DIR=str(tmp_path / "work"))
+        running, queued = self._start_one_running_and_one_queued(service, repo)
+        later = repo.commit()
+        filler = str(tiny_disk / "filler")
+        fill_disk(filler)
+        try:
+            resp = service.queue(later)
+            assert resp.status == 500, resp
+            assert resp.json() == {"error": "the disk holding the database is full"}
+            assert service.get("/healthcheck").status == 200  # reading needs no space
+            open_gate(tmp_path, running)
+            open_gate(tmp_path, queued)
+            wait_for(lambda: "could not record a release's state (the disk holding the "
+                     "database is full)" in service.log(), 15, "the worker to retry")
+            assert service.proc.poll() is None
+        finally:
+            os.unlink(filler)
+        self._finish_after_the_fault(service, tmp_path, running, queued, later)
+
+    def test_an_unwritable_database_answers_500_and_the_service_recovers(
+            self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running, queued = self._start_one_running_and_one_queued(service, repo)
+        later = repo.commit()
+        with unwritable(service.db_path, service.db_path + "-wal"):
+            resp = service.queue(later)
+            assert resp.status == 500, resp
+            assert resp.json()["error"].startswith("database error: ")
+            assert "Traceback" not in resp.body.decode()
+            assert service.get("/healthcheck").status == 200
+            open_gate(tmp_path, running)
+            open_gate(tmp_path, queued)
+            wait_for(lambda: "could not record a release's state (database error"
+                     in service.log(), 15, "the worker to retry")
+            assert service.proc.poll() is None
+        self._finish_after_the_fault(service, tmp_path, running, queued, later)
+
+
+# --- Faults: git --------------------------------------------------------------------------------
+
+
+class TestGitFaults:
+    def test_an_unreachable_remote_fails_clearly_and_the_next_release_succeeds_once_reachable(
+            self, releaser, repo, dumb_git):
+        # Depends on: Workspace.prepare retrying GitError until the deadline, then
+        # Workspace._fetch's "could not fetch commit … from <url>: <git's last line>"; the
+        # fallback fetch of all branches when fetching by SHA is refused (dumb HTTP cannot).
+        remote = dumb_git()
+        url = "http://127.0.0.1:%d/repo.git" % remote.port
+        service = releaser(RELEASER_GIT_URL=url, RELEASE_TIMEOUT_MS="3000")
+        first, second = repo.commit("echo first"), repo.commit("echo second")
+        service.queue(first)
+        body = service.wait_final(first)
+        assert body["state"] == "failed" and body["details"]["exit_code"] is None
+        error = body["details"]["error"]
+        assert error.startswith("could not fetch commit %s from %s: " % (first, url)), error
+        assert re.search(r"Failed to connect|Couldn't connect|Connection refused", error), error
+        assert "retrying in" in service.log()
+        remote.start()
+        assert service.queue(first, retry=True).status == 200
+        body = service.wait_final(first)
+        assert body["state"] == "success", (body, service.logs(first).body)
+        assert body["details"]["attempt"] == 2
+        assert service.logs(first).body == b"first\n"
+        assert service.queue(second).status == 200
+        assert service.wait_final(second)["state"] == "success"
+        assert service.logs(second).body == b"second\n"
+
+
+# --- Load ---------------------------------------------------------------------------------------
+
+
+class TestLoad:
+    def test_sixty_clients_asking_for_twelve_commits_run_each_once_one_at_a_time(
+            self, releaser, repo, tmp_path):
+        # Depends on: Store.request_release deciding and inserting in one BEGIN IMMEDIATE
+        # transaction; the unique indexes (one running, a commit queued once); the worker
+        # running one attempt at a time; wait_until_final for the long-polls. (A long request
+        # deadline: the connections opened up front must not be cut off on a slow machine.)
+        service = releaser(RELEASER_REQUEST_TIMEOUT_MS="120000")
+        baseline = thread_count(service.proc.pid)
+        trace = tmp_path / "trace"
+        script = ('echo "start $RELEASER_GIT_COMMIT_SHA $(date +%s%N)" >> "$TRACE"; sleep 0.05; '
+                  'echo "end $RELEASER_GIT_COMMIT_SHA $(date +%s%N)" >> "$TRACE"')
+        shas = [repo.commit(script) for _ in range(12)]
+        clients = 60
+        barrier = threading.Barrier(clients)
+        answers = []  # (sha, status, state)
+        finals = []
+        errors = []
+
+        def connection():  # each client keeps one connection (keep-alive), opened up front
+            conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=60)
+            conn.connect()
+            return conn
+
+        connections = open_connections(service, clients, baseline, connection)
+
+        def client(n):
+            order = list(shas)
+            random.Random(n).shuffle(order)
+            conn = connections[n]
+
+            def call(method, path, body=None):
+                conn.request(method, path, body=body)
+                resp = conn.getresponse()
+                return resp.status, json.loads(resp.read())
+
+            try:
+                barrier.wait(30)
+                for sha in order:
+                    status, body = call("POST", "/queue", json.dumps({"commitSha": sha}))
+                    answers.append((sha, status, body.get("state")))
+                for sha in order:
+                    while True:
+                        status, body = call("GET", "/release?commit-sha=%s&wait=30" % sha)
+                        assert status == 200, body
+                        if body["state"] in FINAL:
+                            finals.append((sha, body["state"]))
+                            break
+            except Exception as exc:  # reported below, with the others
+                errors.append(repr(exc))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        assert not errors, errors[:5]
+        assert len(answers) == clients * len(shas)
+        allowed = {(200, "running"), (202, "queued"), (409, "running"), (200, "success")}
+        assert {(status, state) for _, status, state in answers} <= allowed
+        for sha in shas:
+            said_running = [a for a in answers if a[0] == sha and a[1:] == (200, "running")]
+            assert len(said_running) <= 1, sha  # one attempt, announced at most once
+        assert sorted(finals) == sorted((sha, "success") for sha in shas for _ in
+                                        range(clients))
+        # Each commit ran exactly once ...
+        rows = service.db("SELECT git_commit_sha, COUNT(*), MAX(attempt), "
+                          "MIN(release_status) FROM release_log GROUP BY git_commit_sha")
+        assert sorted(rows) == sorted((sha, 1, 1, "success") for sha in shas)
+        events = [line.split() for line in trace.read_text().splitlines()]
+        assert sorted(e[1] for e in events if e[0] == "start") == sorted(shas)
+        # ... and never two at once: start, end, start, end ..., each for the same commit,
+        # each start after the previous end.
+        assert [e[0] for e in events] == ["start", "end"] * len(shas)
+        assert all(events[i][1] == events[i + 1][1] for i in range(0, len(events), 2))
+        times = [int(e[2]) for e in events]
+        assert times == sorted(times)
+        spans = service.db("SELECT started_at, ended_at FROM release_log ORDER BY started_at")
+        assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+
+    def test_two_hundred_idle_and_slow_connections_do_not_stop_answers(self, releaser, repo):
+        # Depends on: HTTPServer (threading, up to MAX_CONNECTIONS = 512 connections, one
+        # thread each): a silent or dribbling client blocks only its own thread. (The request
+        # deadline is set long here: this is about the connections being there, not about
+        # their being cut off, which the next tests show.)
+        service = releaser(RELEASER_REQUEST_TIMEOUT_MS="120000")
+        pid = service.proc.pid
+        baseline = thread_count(pid)  # no connection yet
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        idle = open_connections(service, 100, baseline)
+        slow = open_connections(service, 100, baseline + 100)
+        head = b"GET /healthcheck HTTP/1.1\r\nHost: releaser\r\nX-Slow: " + b"z" * 1000
+        stop = threading.Event()
+        sent = [0]
+
+        def dribble():  # one byte on each slow connection every 0.5 s
+            while not stop.is_set():
+                for sock in slow:
+                    try:
+                        sock.send(head[sent[0]:sent[0] + 1])
+                    except OSError:
+                        pass
+                sent[0] += 1
+                stop.wait(0.5)
+
+        dribbler = threading.Thread(target=dribble, daemon=True)
+        dribbler.start()
+        try:
+            # Liveness with a deadline (5 s each), not a benchmark.
+            resp = service.request("GET", "/healthcheck", timeout=5)
+            assert resp.status == 200 and resp.json()["status"] == "OK"
+            resp = service.request("GET", "/release?commit-sha=" + sha, timeout=5)
+            assert resp.status == 200 and resp.json()["state"] == "success"
+            resp = service.request("GET", "/release?commit-sha=%s&wait=5" % sha, timeout=5)
+            assert resp.json()["state"] == "success"
+            # The 200 were still held open while those answers came.
+            assert thread_count(pid) >= baseline + 200
+            assert sent[0] >= 1
+        finally:
+            stop.set()
+            dribbler.join(5)
+            for sock in idle + slow:
+                sock.close()
+        wait_for(lambda: thread_count(pid) <= baseline, 15,
+                 "the service to let go of the closed connections")
+        assert service.get("/healthcheck").status == 200
+
+    def test_a_burst_of_connections_is_taken_at_once(self, service):
+        # Depends on: the listen backlog (HTTPServer.request_queue_size). Several services
+        # deploying at once, each with a few requests, is what the service is for. A liveness
+        # check with a deadline: each client gets 5 s for its healthcheck, not a benchmark.
+        clients = 150
+        barrier = threading.Barrier(clients)
+        failures = []
+
+        def client():
+            barrier.wait(30)
+            try:
+                resp = service.request("GET", "/healthcheck", timeout=5)
+                assert resp.status == 200, resp
+            except Exception as exc:
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not failures, (len(failures), failures[:3])
+
+    def test_a_client_sending_its_request_slowly_is_cut_off_at_the_request_deadline(
+            self, releaser, repo, tmp_path):
+        # Depends on: ConnectionReaper (RELEASER_REQUEST_TIMEOUT_MS) bounding the whole
+        # request, which the per-read socket timeout (30 s) cannot: every dribbled byte resets
+        # that. And on _handle releasing the connection from the reaper once the request is
+        # read, so a long-poll longer than the deadline is not cut off.
+        service = releaser(RELEASER_REQUEST_TIMEOUT_MS="1000", RELEASER_RELEASE_COMMAND=GATED)
+        sha = repo.commit()
+        service.queue(sha)
+        with ThreadPoolExecutor(1) as pool:
+            long_poll = pool.submit(service.state, sha, 2)  # 2 s: past the 1 s deadline
+            slow_head = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+            slow_body = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+            idle = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+            body = json.dumps({"commitSha": repo.commit()}).encode()
+            slow_body.sendall(b"POST /queue HTTP/1.1\r\nHost: releaser\r\nContent-Length: %d"
+                              b"\r\n\r\n" % len(body))
+            head = b"GET /healthcheck HTTP/1.1\r\nX-Slow: " + b"z" * 10000
+            sent = {"head": 0, "body": 0}
+
+            def dribbled_until_closed():
+                for name, sock, data in (("head", slow_head, head), ("body", slow_body, body)):
+                    if sent[name] is not None:
+                        try:
+                            sock.send(data[sent[name]:sent[name] + 1])
+                            sent[name] += 1
+                        except OSError:
+                            sent[name] = None  # closed: stop sending
+                return all(closed_by_server(s) for s in (slow_head, slow_body, idle))
+
+            wait_for(dribbled_until_closed, 10, "the server to close the slow connections")
+            resp = long_poll.result(10)
+        assert resp.status == 200 and resp.json()["state"] == "running"
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(1,)]  # slow POST: nothing
+        assert service.get("/healthcheck").status == 200
+        for sock in (slow_head, slow_body, idle):
+            sock.close()
+        open_gate(tmp_path, sha)
+        service.wait_final(sha)
+
+    def test_a_release_printing_100_mb_keeps_the_service_small_and_the_tail_bounded(
+            self, releaser, repo):
+        # Depends on: Worker._follow_command reading READ_CHUNK (64 KiB) at a time,
+        # OutputRelay never holding a line, LiveOutput trimming its tail to
+        # RELEASER_LOG_TAIL_BYTES, save_output storing only that tail.
+        tail_bytes = 262144
+        service = releaser(RELEASER_LOG_TAIL_BYTES=str(tail_bytes))
+        pid = service.proc.pid
+        # The service's standard output, where release output is echoed, is a file (a pipe
+        # nobody reads would stall the service).
+        assert stat.S_ISREG(os.stat("/proc/%d/fd/1" % pid).st_mode)
+        total = 100 * 1000 * 1000
+        sha = repo.commit("head -c %d /dev/zero | tr '\\0' x; echo; echo THE END" % total)
+        assert service.queue(sha).status == 200
+        peak_kib = [0]
+
+        def finished():
+            peak_kib[0] = max(peak_kib[0], proc_status(pid, "VmRSS"))
+            return service.db("SELECT release_status FROM release_log")[0][0] in FINAL
+
+        wait_for(finished, 120, "the release to end")
+        peak_kib[0] = max(peak_kib[0], proc_status(pid, "VmHWM"))  # the kernel's own peak
+        try:
+            assert service.state(sha).json()["state"] == "success"
+            assert peak_kib[0] < 100 * 1024, "service RSS reached %d KiB" % peak_kib[0]
+            size = total + 1 + len("THE END\n")
+            assert service.state(sha).json()["details"]["output_bytes"] == size
+            resp = service.logs(sha)
+            assert len(resp.body) == tail_bytes and resp.body.endswith(b"x\nTHE END\n")
+            assert resp.headers["X-Log-Start"] == str(size - tail_bytes)
+            assert service.db("SELECT length(output_tail) FROM release_log") == [(tail_bytes,)]
+            assert os.path.getsize(service.log_path) > total  # echoed, tagged, to the file
+        finally:
+            os.truncate(service.log_path, 0)  # 100 MB of x is no use to anyone
+
+
+# --- Hostile input ------------------------------------------------------------------------------
+
+
+NEW = "c0ffee" * 6 + "c0de"  # a commit nobody asked for: accepting a request would add it
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory):
+    """One service with history: an old success (40 days), a failure, a running release
+    and a queued one. Hostile requests must change none of it."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    repo = Repo(tmp / "repo")
+    service = start_service(tmp, repo)
+    old, failed = repo.commit("true"), repo.commit("exit 3")
+    running, queued = repo.commit(GATED), repo.commit(GATED)
+    for sha in (old, failed):
+        service.queue(sha)
+        service.wait_final(sha)
+    long_ago = int((time.time() - 40 * 86400) * 1000)
+    service.db("UPDATE release_log SET created_at = ?, started_at = ?, ended_at = ?, "
+               "updated_at = ? WHERE git_commit_sha = ?",
+               (long_ago, long_ago, long_ago + 1000, long_ago + 1000, old))
+    assert service.queue(running).status == 200
+    assert service.queue(queued).status == 202
+    wait_for(lambda: service.db("SELECT pgid FROM release_log WHERE release_status = "
+                                "'running'") != [(None,)], 10, "the command to start")
+    shas = types.SimpleNamespace(old=old, failed=failed, running=running, queued=queued)
+    yield service, shas
+    for sha in (running, queued):
+        open(str(tmp / "gate" / sha), "w").close()
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    """A service whose one release runs until the module ends: commits asked for queue up."""
+    tmp = tmp_path_factory.mktemp("gated")
+    repo = Repo(tmp / "repo")
+    service = start_service(tmp, repo, RELEASER_RELEASE_COMMAND=GATED)
+    running = repo.commit()
+    assert service.queue(running).status == 200
+    yield service, repo
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """A service with an API key (TestApiKeyHardening.KEY)."""
+    tmp = tmp_path_factory.mktemp("keyed")
+    service = start_service(tmp, Repo(tmp / "repo"), RELEASER_API_KEY=TestApiKeyHardening.KEY)
+    yield service
+    service.close()
+
+
+Q = "<queued>"  # replaced by the queued commit's SHA: accepting a request would cancel it
+R = "<running>"
+SQL = ["' OR '1'='1", "'; DELETE FROM release_log; --", "1; DROP TABLE release_queue",
+       '" OR ""="']
+
+
+def _enc(text):
+    return urllib.parse.quote(text, safe="")
+
+
+# (method, target, body, extra headers, expected status); Q and R are filled in per service.
+HOSTILE = [
+    # POST /queue: bodies that are not a JSON object of the allowed fields.
+    ("POST", "/queue", '{"commitSha": "' + NEW, (), 400),
+    ("POST", "/queue", '{"commitSha": "%s"} trailing' % NEW, (), 400),
+    ("POST", "/queue", '{"commitSha": "%s"}{}' % NEW, (), 400),
+    ("POST", "/queue", "null", (), 400),
+    ("POST", "/queue", "true", (), 400),
+    ("POST", "/queue", "42", (), 400),
+    ("POST", "/queue", '"%s"' % NEW, (), 400),
+    ("POST", "/queue", "[]", (), 400),
+    ("POST", "/queue", "", (), 400),
+    ("POST", "/queue", None, (), 400),
+    ("POST", "/queue", '{"commitSha": NaN}', (), 400),
+    ("POST", "/queue", '{"commitSha": "%s", "retry": Infinity}' % NEW, (), 400),
+    ("POST", "/queue", "[" * 60000, (), 400),
+    ("POST", "/queue", '{"commitSha": ' + "[" * 30000, (), 400),
+    ("POST", "/queue", b'{"commitSha": "\xff\xfe"}', (), 400),
+    ("POST", "/queue", b'\xef\xbb\xbf{"commitSha": "' + NEW.encode() + b'"}', (), 400),
+    ("POST", "/queue", json.dumps({"commitSha": NEW}).encode("utf-16"), (), 400),
+    ("POST", "/queue", '{"\\ud800": 1}', (), 400),
+    # commitSha of the wrong type or form.
+    ("POST", "/queue", {"commitSha": [NEW]}, (), 400),
+    ("POST", "/queue", {"commitSha": {"$ne": None}}, (), 400),
+    ("POST", "/queue", {"commitSha": True}, (), 400),
+    ("POST", "/queue", {"commitSha": 1e40}, (), 400),
+    ("POST", "/queue", {"commitSha": 10 ** 50}, (), 400),
+    ("POST", "/queue", {"commitSha": "z" * 40}, (), 400),
+    ("POST", "/queue", {"commitSha": "\u0663" * 40}, (), 400),  # Arabic-Indic digit three
+    ("POST", "/queue", {"commitSha": "\uff41" * 40}, (), 400),  # fullwidth a
+    ("POST", "/queue", {"commitSha": NEW[:39]}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW + "0"}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW + "0" * 23}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW + "0" * 25}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW * 2}, (), 400),
+    ("POST", "/queue", {"commitSha": "a" * 60000}, (), 400),
+    ("POST", "/queue", {"commitSha": " " + NEW}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW + "\t"}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW + "\u0000"}, (), 400),
+    ("POST", "/queue", {"commitSha": "0x" + NEW[2:]}, (), 400),
+    ("POST", "/queue", '{"commitSha": "%s", "commitSha": "%s"}' % (NEW, SQL[0]), (), 400),
+] + [
+    ("POST", "/queue", {"commitSha": NEW + sql}, (), 400) for sql in SQL
+] + [
+    ("POST", "/queue", {"commitSha": sql}, (), 400) for sql in SQL
+] + [
+    # retry and unknown fields; query parameters on a body route.
+    ("POST", "/queue", {"commitSha": NEW, "retry": value}, (), 400)
+    for value in ("true", 1, 0, None, [True], {"x": 1}, "1; DROP TABLE release_log")
+] + [
+    ("POST", "/queue", {"commitSha": NEW, "force": True}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW, "__proto__": {}}, (), 400),
+    ("POST", "/queue", {"commitSha": NEW, SQL[1]: 1}, (), 400),
+    ("POST", "/queue?commitSha=" + NEW, {"commitSha": NEW}, (), 400),
+    ("POST", "/queue?retry=true", {"commitSha": NEW}, (), 400),
+    ("POST", "/queue?" + _enc(SQL[1]), {"commitSha": NEW}, (), 400),
+    # Content-Length and Transfer-Encoding, on a body that would queue NEW.
+    ("POST", "/queue", ("CL", "+%d"), (), 400),
+    ("POST", "/queue", ("CL", "0x%x"), (), 400),
+    ("POST", "/queue", ("CL", "%d.0"), (), 400),
+    ("POST", "/queue", ("CL", "%d, %d"), (), 400),
+    ("POST", "/queue", ("CL", "-%d"), (), 400),
+    ("POST", "/queue", ("CL", ""), (), 400),
+    ("POST", "/queue", ("CL", "1e2"), (), 400),
+    ("POST", "/queue", ("CL", "9" * 13), (), 400),
+    ("POST", "/queue", ("CL", "9" * 12), (), 413),
+    ("POST", "/queue", ("CL", "65537"), (), 413),
+    ("POST", "/queue", ("TE", "chunked"), (), 411),
+    ("POST", "/queue", ("TE", "identity"), (), 411),
+    ("POST", "/queue", ("TE", "gzip, chunked"), (), 411),
+    ("POST", "/queue", {"commitSha": NEW, "pad": "x" * 65536}, (), 413),
+    ("POST", "/queue", {"commitSha": NEW}, (("X-Long", "h" * 70000),), 431),
+    ("POST", "/queue", {"commitSha": NEW}, tuple(("X-H%d" % i, "v") for i in range(101)),
+     431),
+    # DELETE /queue/<sha>: path tricks and SQL around the queued commit's SHA.
+    ("DELETE", "/queue/" + Q + "/", None, (), 400),
+    ("DELETE", "/queue/x/../" + Q, None, (), 400),
+    ("DELETE", "/queue/%2e%2e/" + Q, None, (), 400),
+    ("DELETE", "/queue/..%2F" + Q, None, (), 400),
+    ("DELETE", "/queue/%5C..%5C" + Q, None, (), 400),
+    ("DELETE", "/queue/" + Q + "%00", None, (), 400),
+    ("DELETE", "/queue/" + Q + ";x", None, (), 400),
+    ("DELETE", "/queue/" + Q + "%20", None, (), 400),
+    ("DELETE", "/queue/" + Q + Q, None, (), 400),
+    ("DELETE", "/queue/*", None, (), 400),
+    ("DELETE", "/queue/%25", None, (), 400),
+    ("DELETE", "/queue/" + "a" * 5000, None, (), 400),
+    ("DELETE", "/queue/" + Q + "?commitSha=" + Q, None, (), 400),
+    ("DELETE", "/queue/" + Q, {"commitSha": Q}, (("Content-Length", "9" * 13),), 400),
+    ("DELETE", "/queue/" + Q + " x", None, (), 400),  # a broken request line
+    ("DELETE", "/queue/" + "".join("%%%02X" % ord(c) for c in "0123456789" * 4), None, (),
+     400),
+] + [
+    ("DELETE", "/queue/" + Q + _enc(sql), None, (), 400) for sql in SQL
+] + [
+    ("DELETE", "/queue/" + _enc(sql), None, (), 400) for sql in SQL
+] + [
+    # GET /release: every parameter.
+    ("GET", "/release?commit-sha=" + R + _enc(SQL[0]), None, (), 400),
+    ("GET", "/release?commit-sha=" + _enc(SQL[1]), None, (), 400),
+    ("GET", "/release?commitSha=" + _enc(SQL[2]), None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=1%3BDROP%20TABLE%20release_log", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=" + _enc("1 OR 1=1"), None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=9999999999999", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=%2B5", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=0x10", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=%D9%A3", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&wait=5%00", None, (), 400),
+    ("GET", "/release?commit-sha=%FF%FE", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "%00", None, (), 400),
+    ("GET", "/release?commit-sha%5B%5D=" + R, None, (), 400),
+    ("GET", "/release?=" + R, None, (), 400),
+    ("GET", "/release?commit-sha=" + R + ";wait=5", None, (), 400),
+    ("GET", "/release?commit-sha=" + R + "&" + _enc(SQL[1]) + "=1", None, (), 400),
+    # GET /release/logs: attempt, offset, wait.
+    ("GET", "/release/logs?commit-sha=" + _enc(SQL[0]), None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=" + _enc("1 OR 1=1"), None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=" + _enc("1; DROP TABLE release_log"),
+     None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=-1", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=1.0", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=9999999999999", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&attempt=%D9%A1", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&offset=-1", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&offset=1e3", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&offset=" + _enc("0 OR 1=1"), None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&offset=99999999999999999999", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&wait=" + _enc(SQL[2]), None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&limit=1", None, (), 400),
+    ("GET", "/release/logs?commit-sha=" + R + "&offset=1&offset=2", None, (), 400),
+    # GET /metrics: days.
+    ("GET", "/metrics?days=" + _enc("7 OR 1=1"), None, (), 400),
+    ("GET", "/metrics?days=" + _enc("7; DROP TABLE release_log"), None, (), 400),
+    ("GET", "/metrics?days=-7", None, (), 400),
+    ("GET", "/metrics?days=7.0", None, (), 400),
+    ("GET", "/metrics?days=1e1", None, (), 400),
+    ("GET", "/metrics?days=%D9%A7", None, (), 400),
+    ("GET", "/metrics?days=99999999999999", None, (), 400),
+    ("GET", "/metrics?days=7&days=8", None, (), 400),
+    ("GET", "/metrics?days=7&since=0", None, (), 400),
+    # POST /cleanup: days (a valid 1 would delete the 40-day-old release).
+    ("POST", "/cleanup", {"days": "1 OR 1=1"}, (), 400),
+    ("POST", "/cleanup", {"days": "1; DELETE FROM release_log"}, (), 400),
+    ("POST", "/cleanup", {"days": "1"}, (), 400),
+    ("POST", "/cleanup", {"days": -1}, (), 400),
+    ("POST", "/cleanup", {"days": 1.5}, (), 400),
+    ("POST", "/cleanup", '{"days": 1e400}', (), 400),
+    ("POST", "/cleanup", {"days": 10 ** 30}, (), 400),
+    ("POST", "/cleanup", {"days": [1]}, (), 400),
+    ("POST", "/cleanup", {"days": {"$lt": 9999}}, (), 400),
+    ("POST", "/cleanup", {"days": False}, (), 400),
+    ("POST", "/cleanup", {"days": 1, "olderThan": 0}, (), 400),
+    ("POST", "/cleanup", "null", (), 400),
+    ("POST", "/cleanup", '"1"', (), 400),
+    ("POST", "/cleanup", "[" * 60000, (), 400),
+    ("POST", "/cleanup?days=1", {"days": 1}, (), 400),
+    ("POST", "/cleanup", {"days": 1}, (("Transfer-Encoding", "chunked"),), 411),
+    # GET /queue and GET /healthcheck take no parameters.
+    ("GET", "/queue?commitSha=" + Q, None, (), 400),
+    ("GET", "/queue?" + _enc(SQL[1]), None, (), 400),
+    ("GET", "/healthcheck?x=" + _enc(SQL[0]), None, (), 400),
+    # Unknown routes and methods, odd request lines.
+    ("GET", "/" + _enc(SQL[1]), None, (), 404),
+    ("GET", "/" + "x" * 60000, None, (), 404),
+    ("PUT", "/queue/" + Q, None, (), 405),
+    ("PATCH", "/cleanup", {"days": 1}, (), 405),
+    ("FROB", "/cleanup", {"days": 1}, (), 501),
+    ("GET", "/healthcheck\x00", None, (), 404),
+]
+
+
+def _hostile_id(case):
+    method, target, body, headers, _ = case
+    text = "%s %s %s %s" % (method, target[:40], repr(body)[:40] if body is not None else "",
+                            " ".join(h[0] for h in headers)[:20])
+    return re.sub(r"[^ -~]", "?", text)
+
+
+class TestHostileInput:
+    """Depends on: Request.params / json_object, parse_sha (SHA_RE), query_number and
+    parse_whole_number (ASCII digits, bounds, JSON integers only), _read_body (Content-Length,
+    Transfer-Encoding, MAX_BODY_BYTES), find_route (no path normalisation), send_error
+    (http.server's own errors as JSON), and every SQL statement taking values as ? parameters
+    (a value that reached SQL as text would change the tables)."""
+
+    @pytest.mark.parametrize("case", HOSTILE, ids=[_hostile_id(c) for c in HOSTILE])
+    def test_hostile_requests_are_refused_with_a_json_error_and_change_nothing(
+            self, populated, case):
+        service, shas = populated
+        method, target, body, headers, expected = case
+        target = target.replace(Q, shas.queued).replace(R, shas.running)
+        if isinstance(body, dict):
+            body = {k: (v.replace(Q, shas.queued) if isinstance(v, str) else v)
+                    for k, v in body.items()}
+        before = table_snapshot(service)
+        if isinstance(body, tuple):  # ("CL", template) or ("TE", value) on a good body
+            good = json.dumps({"commitSha": NEW}).encode()
+            kind, value = body
+            if kind == "CL":
+                value = value.replace("%d", str(len(good))).replace("%x", "%x" % len(good))
+                data = build_request(method, target, good, (("Content-Length", value),),
+                                     content_length=False)
+            else:
+                chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(good), good)
+                data = build_request(method, target, chunked, (("Transfer-Encoding", value),),
+                                     content_length=False)
+        else:
+            data = build_request(method, target, body, headers)
+        answer = exchange(service.port, data)
+        resp = parse_response(answer)
+        assert resp.status == expected, resp
+        assert resp.headers["content-type"] == "application/json", resp.headers
+        error = json.loads(resp.body)["error"]
+        assert isinstance(error, str) and error and "Traceback" not in error
+        assert answers_in(answer) == 1  # no second request was read out of the body
+        assert table_snapshot(service) == before
+        assert service.proc.poll() is None
+        assert service.get("/healthcheck").status == 200
+
+    def test_the_populated_service_is_still_consistent_after_the_hostile_table(self, populated):
+        service, shas = populated
+        assert service.state(shas.old).json()["state"] == "success"
+        assert service.state(shas.queued).json()["state"] == "queued"
+        assert service.state(shas.running).json()["state"] == "running"
+        assert service.state(NEW).status == 404
+        assert "Traceback" not in service.log() and "internal error" not in service.log()
+
+    @pytest.mark.parametrize("smuggle", [
+        pytest.param(b"Content-Length: 0\r\nTransfer-Encoding: chunked", id="CL+TE"),
+        pytest.param(b"Transfer-Encoding: chunked\r\nContent-Length: %d", id="TE+CL"),
+        pytest.param(b"Content-Length: %d\r\nContent-Length: 0", id="CL+CL"),
+        pytest.param(b"Content-Length : %d", id="space-before-colon"),
+        pytest.param(b"X-Junk\r\nContent-Length: %d", id="line-without-colon"),
+        pytest.param(b"X-A: b\r\n Content-Length: %d", id="obs-fold"),
+    ])
+    def test_a_body_is_never_read_as_a_second_request(self, gated, smuggle):
+        # Depends on: _read_body refusing Transfer-Encoding and repeated Content-Length and
+        # closing the connection; _send closing it when a body is left unread; and parse_request
+        # refusing a header block http.client could not parse whole.
+        service, repo = gated
+        queued = repo.commit()
+        assert service.queue(queued).status == 202
+        rows = service.db("SELECT COUNT(*) FROM release_log")
+        inner = ("DELETE /queue/%s HTTP/1.1\r\nHost: releaser\r\nConnection: close\r\n\r\n"
+                 % queued).encode()
+        head = smuggle.replace(b"%d", b"%d" % len(inner))
+        data = b"POST /queue HTTP/1.1\r\nHost: releaser\r\n" + head + b"\r\n\r\n" + inner
+        answer = exchange(service.port, data)
+        assert answers_in(answer) == 1, answer
+        assert 400 <= parse_response(answer).status < 500
+        assert service.state(queued).json()["state"] == "queued"
+        assert service.db("SELECT COUNT(*) FROM release_log") == rows
+
+    def test_a_request_head_of_megabytes_is_refused_with_431(self, service, repo):
+        # Depends on: a bound on the whole header block (parse_request), which http.client's
+        # per-line (64 KiB) and line-count (100) limits do not give: 512 connections could
+        # hold 3 GB of headers.
+        sha = repo.commit()
+        flood = tuple(("X-Flood-%d" % i, "f" * 60000) for i in range(90))  # 5.4 MB
+        answer = exchange(service.port, build_request("POST", "/queue", {"commitSha": sha},
+                                                      flood))
+        resp = parse_response(answer)
+        assert resp.status == 431, resp
+        assert "error" in resp.json()
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+
+
+class TestClientDisconnects:
+    PARTIALS = [  # (what, bytes sent before the client vanishes)
+        ("in the request line", b"POST /que"),
+        ("in the headers", b"POST /queue HTTP/1.1\r\nHost: x\r\nContent-Le"),
+        ("before the blank line", b"GET /queue HTTP/1.1\r\nHost: x\r\n"),
+        ("in the body", b"POST /queue HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                        b'{"commitSha": "'),
+    ]
+
+    def _vanish(self, service, baseline, data, reset):
+        """On a connection the service has taken, send `data`, then disappear (a FIN, or a
+        reset), and wait for the connection's thread to end."""
+        sock, = open_connections(service, 1, baseline)
+        sock.sendall(data)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        sock.close()
+        wait_for(lambda: thread_count(service.proc.pid) <= baseline, 10,
+                 "the connection's thread to end")
+
+    def test_clients_that_vanish_mid_request_do_not_hurt_the_service(self, service, repo):
+        # Depends on: handle_one_request catching OSError (a vanished client), _read_body
+        # refusing a short body (nothing queued), process_request_thread giving the
+        # connection's slot and thread back (the thread count returns to its idle value).
+        baseline = thread_count(service.proc.pid)  # no connection yet
+        for _, data in self.PARTIALS:
+            for reset in (False, True):
+                self._vanish(service, baseline, data, reset)
+        assert service.proc.poll() is None
+        assert service.get("/healthcheck").status == 200
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+        sha = repo.commit()
+        assert service.queue(sha).status == 200  # and it still works
+        assert service.wait_final(sha)["state"] == "success"
+
+    def test_a_client_that_resets_mid_body_is_not_logged_as_an_internal_error(self, service):
+        # Depends on: _read_body treating an OSError while reading the body as the client
+        # going away (like a short body), not as an internal error.
+        baseline = thread_count(service.proc.pid)
+        sock, = open_connections(service, 1, baseline)
+        sock.sendall(b"POST /queue HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 100\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 ")  # headers read; the body is next
+        sock.sendall(b'{"commitSha": "')
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        sock.close()
+        wait_for(lambda: thread_count(service.proc.pid) <= baseline, 10,
+                 "the connection's thread to end")
+        assert service.get("/healthcheck").status == 200
+        assert "internal error" not in service.log()
+        assert "Traceback" not in service.log()
+
+    def test_clients_that_vanish_mid_long_poll_do_not_hurt_the_service(
+            self, releaser, repo, tmp_path):
+        # Depends on: Application.wait_until_final / read_output waiting on a condition (no
+        # lock held), and the handler surviving a write to a closed socket when the wait ends.
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        pid = service.proc.pid
+        baseline = thread_count(pid)  # no connection yet
+        sha = repo.commit()
+        service.queue(sha)
+        socks = open_connections(service, 20, baseline)
+        for n, sock in enumerate(socks):
+            path = ("/release?commit-sha=%s&wait=60" if n % 2 else
+                    "/release/logs?commit-sha=%s&wait=60") % sha
+            sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        for n, sock in enumerate(socks):
+            if n % 4 == 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+            sock.close()
+        assert service.get("/healthcheck").status == 200
+        assert service.state(sha).json()["state"] == "running"
+        open_gate(tmp_path, sha)
+        assert service.wait_final(sha)["state"] == "success"
+        # The abandoned waits end with the release, and their threads with them.
+        wait_for(lambda: thread_count(pid) <= baseline, 15, "the long-poll threads to end")
+        second = repo.commit()
+        open_gate(tmp_path, second)
+        assert service.queue(second).status == 200
+        assert service.wait_final(second)["state"] == "success"
+        assert "Traceback" not in service.log()
+
+
+# --- SQL is never built from request data -------------------------------------------------------
+
+
+class _ExecuteCalls(ast.NodeVisitor):
+    """Every db.execute()/executemany()/executescript() call, with its innermost function."""
+
+    def __init__(self):
+        self.functions = []
+        self.calls = []  # (function name, Call node)
+
+    def visit_FunctionDef(self, node):
+        self.functions.append(node.name)
+        self.generic_visit(node)
+        self.functions.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Call(self, node):
+        if isinstance(node.func, ast.Attribute) and node.args and node.func.attr in (
+                "execute", "executemany", "executescript"):
+            self.calls.append((self.functions[-1] if self.functions else "<module>", node))
+        self.generic_visit(node)
+
+
+class TestSqlConstruction:
+    """A static check of releaser.py: every execute() call's SQL is a literal, or a literal
+    %-formatted only with values that cannot come from a request. Depends on releaser.py's
+    source: an f-string, .format(), + or % with anything outside this allowlist fails, and so
+    does SQL passed in a variable. (What the allowlisted functions do with the database is
+    start-up work, never request handling.)"""
+
+    #: (function or "*", formatted value) -> why it is safe. Anything new needs a look first.
+    ALLOWED = {
+        ("*", "RELEASE_COLUMNS"): "module constant (checked below: assigned once, a literal)",
+        ("*", "RELEASE_FROM"): "module constant (checked below)",
+        ("*", "SCHEMA_VERSION"): "module constant (checked below)",
+        ("_connect", "self.BUSY_TIMEOUT_MS"): "class constant (checked below)",
+        ("_upgrade_from_node", "legacy_order"): "a local assigned only literals (checked)",
+        ("_upgrade_from_node", "col(<literal>)"): "a literal column name, or NULL",
+        ("_upgrade_from_node", "index.replace('\"', '\"\"')"):
+            "an index name read from sqlite_master, quoted as an identifier",
+    }
+    #: (function, variable passed whole as the SQL) -> why it is safe.
+    ALLOWED_NAMES = {("_create_schema", "statement"): "a piece of the SCHEMA literal"}
+
+    @staticmethod
+    def _is_literal(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)):
+            return True
+        return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+                and TestSqlConstruction._is_literal(node.left)
+                and TestSqlConstruction._is_literal(node.right))
+
+    def _formatted_value(self, value):
+        if isinstance(value, ast.Call) and ast.unparse(value.func) == "col" \
+                and all(self._is_literal(a) for a in value.args):
+            return "col(<literal>)"
+        return ast.unparse(value)
+
+    def test_sql_is_only_formatted_with_constants(self):
+        with open(RELEASER) as f:
+            tree = ast.parse(f.read())
+        visitor = _ExecuteCalls()
+        visitor.visit(tree)
+        problems = []
+        for function, call in visitor.calls:
+            sql = call.args[0]
+            if self._is_literal(sql):
+                continue
+            if isinstance(sql, ast.Name) and (function, sql.id) in self.ALLOWED_NAMES:
+                continue
+            if isinstance(sql, ast.BinOp) and isinstance(sql.op, ast.Mod) \
+                    and self._is_literal(sql.left):
+                values = sql.right.elts if isinstance(sql.right, ast.Tuple) else [sql.right]
+                for value in values:
+                    text = self._formatted_value(value)
+                    if ("*", text) not in self.ALLOWED and (function, text) not in self.ALLOWED:
+                        problems.append("line %d in %s(): formatted with %s"
+                                        % (call.lineno, function, text))
+                continue
+            problems.append("line %d in %s(): SQL built as %s"
+                            % (call.lineno, function, ast.unparse(sql)[:80]))
+        assert len(visitor.calls) >= 40, "the scan found only %d calls" % len(visitor.calls)
+        assert not problems, problems
+        # The allowlisted names really are constants: each assigned only literals.
+        assigned = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            assigned.setdefault(name.id, []).append(node)
+        for constant in ("RELEASE_COLUMNS", "RELEASE_FROM", "SCHEMA_VERSION",
+                         "BUSY_TIMEOUT_MS"):
+            assert len(assigned[constant]) == 1, constant
+            assert self._is_literal(assigned[constant][0].value), constant
+        assert all(isinstance(node, ast.Assign) and self._is_literal(node.value)
+                   for node in assigned["legacy_order"])
+
+    def test_the_check_catches_sql_built_from_a_value(self):
+        # The check itself can fail: the usual mistakes are caught.
+        for bad in ('db.execute("SELECT * FROM t WHERE sha = \'%s\'" % sha)',
+                    'db.execute(f"SELECT * FROM t WHERE sha = \'{sha}\'")',
+                    'db.execute("SELECT * FROM t WHERE sha = \'{}\'".format(sha))',
+                    'db.execute("SELECT * FROM t WHERE sha = \'" + sha + "\'")',
+                    'db.execute(sql)'):
+            visitor = _ExecuteCalls()
+            visitor.visit(ast.parse("def route(db, sha, sql):\n    " + bad))
+            (function, call), = visitor.calls
+            sql = call.args[0]
+            ok = self._is_literal(sql) or (
+                isinstance(sql, ast.BinOp) and isinstance(sql.op, ast.Mod)
+                and ("*", self._formatted_value(sql.right)) in self.ALLOWED)
+            assert not ok, bad
+
+
+# --- API key ------------------------------------------------------------------------------------
+
+
+class TestApiKeyHardening:
+    """Depends on: RequestHandler._check_api_key running before find_route and reading only
+    the Authorization (Bearer) and X-API-Key headers, comparing digests; _send closing a
+    connection whose body was left unread."""
+
+    KEY = "hardening-key-0123456789"
+    PATHS = ("/healthcheck", "/queue", "/queue/" + NEW, "/queue/", "/release?commit-sha=" + NEW,
+             "/release/logs?commit-sha=" + NEW, "/metrics", "/cleanup", "/nope", "/",
+             "/healthcheck/", "/HEALTHCHECK")
+
+    def test_without_a_key_every_request_but_reading_the_healthcheck_is_401(self, keyed):
+        service = keyed
+        for method in ("GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS"):
+            for path in self.PATHS:
+                body = {"commitSha": NEW, "days": 1} if method != "GET" else None
+                resp = parse_response(exchange(service.port, build_request(method, path, body)))
+                if method in ("GET", "HEAD") and path == "/healthcheck":
+                    assert resp.status == 200, (method, path, resp)
+                    continue
+                assert resp.status == 401, (method, path, resp)
+                assert resp.headers["www-authenticate"] == "Bearer"
+                if method != "HEAD":
+                    assert "API key" in resp.json()["error"]
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+
+    @pytest.mark.parametrize("where", [
+        ("query", "?api_key={key}"), ("query", "?key={key}"), ("query", "?token={key}"),
+        ("query", "?access_token={key}"), ("query", "?X-API-Key={key}"),
+        ("header", "Cookie: api_key={key}"), ("header", "Authorization: {key}"),
+        ("header", "Authorization: Token {key}"), ("header", "Authorization: Bearer"),
+        ("header", "Authorization: Bearer{key}"), ("header", "Authorization: Basic {basic}"),
+        ("header", "Proxy-Authorization: Bearer {key}"), ("header", "Api-Key: {key}"),
+        ("header", "X-API-Token: {key}"), ("header", "X-API-Key: {upper}"),
+        ("header", "X-API-Key: {key}{key}"), ("header", "X-API-Key: {short}"),
+        ("header", "X-API-Key: "), ("header", "X-API-Key: {key}\x00"),
+        ("header", "X-API-Key: \xff\xfe{key}"), ("header", "Authorization: Bearer \xe9{key}"),
+    ], ids=lambda w: re.sub(r"[^ -~]", "?", w[1].split(":")[0] if w[0] == "header" else w[1]))
+    def test_a_key_anywhere_else_or_altered_is_refused(self, keyed, where):
+        service = keyed
+        kind, text = where
+        text = text.format(key=self.KEY, upper=self.KEY.upper(), short=self.KEY[:-1],
+                           basic=base64.b64encode(("x:" + self.KEY).encode()).decode())
+        body = {"commitSha": NEW}
+        if kind == "query":
+            data = build_request("POST", "/queue" + text, body)
+        else:
+            name, _, value = text.partition(": ")
+            data = build_request("POST", "/queue", body, ((name, value.encode("latin-1")),))
+        resp = parse_response(exchange(service.port, data))
+        assert resp.status == 401, resp
+        assert resp.headers["www-authenticate"] == "Bearer"
+        assert self.KEY not in resp.body.decode()
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+        assert service.get("/queue").status == 200  # the right key still works
+
+    def test_a_refused_request_s_body_is_never_read_as_a_request(self, keyed):
+        service = keyed
+        good = json.dumps({"commitSha": NEW})
+        inner = ("POST /queue HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Length: %d\r\n"
+                 "\r\n%s" % (self.KEY, len(good), good)).encode()
+        data = (b"POST /queue HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(inner)
+                + inner)
+        answer = exchange(service.port, data)
+        assert answers_in(answer) == 1, answer
+        assert parse_response(answer).status == 401
+        assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+
+
+# --- Secrets ------------------------------------------------------------------------------------
+
+
+class TestSecrets:
+    KEY = "api-key-S3CRET-0001"
+    TOKEN = "tok-S3CRET-0002"
+    PASSWORD = "pa55word-xyz"
+    COMMAND_MARK = "cmd-S3CRET-0003"  # the release command's text is not logged either
+
+    def test_secrets_never_appear_in_output_answers_errors_or_files(
+            self, releaser, repo, tmp_path, dumb_git):
+        # Depends on: Config.secrets / public_git_url (the URL without credentials for git,
+        # logs and records), Workspace._git_env (credentials only in git's environment, as an
+        # http.extraHeader), mask_secrets on git's messages, OutputRelay masking the output,
+        # Config.release_env dropping secrets, the start-up line leaving the command out.
+        def b64(text):
+            return base64.b64encode(text.encode()).decode()
+
+        remote = dumb_git(authorization="Basic " + b64("user:" + self.TOKEN))
+        url = "http://user:%s@127.0.0.1:%d/repo.git" % (self.PASSWORD, remote.port)
+        public = "http://127.0.0.1:%d/repo.git" % remote.port
+        service = releaser(RELEASER_API_KEY=self.KEY, RELEASER_GIT_TOKEN=self.TOKEN,
+                           RELEASER_GIT_URL=url, RELEASE_TIMEOUT_MS="3000",
+                           RELEASER_RELEASE_COMMAND="sh release.sh # " + self.COMMAND_MARK)
+        secrets = [self.KEY, self.TOKEN, self.PASSWORD, self.COMMAND_MARK,
+                   b64("user:" + self.TOKEN), b64("user:" + self.PASSWORD),
+                   b64("x-access-token:" + self.TOKEN)]
+        sha = repo.commit("env; git remote -v; cat .git/config; cat leak.txt",
+                          files={"leak.txt": "%s %s %s\n" % (self.KEY, self.TOKEN,
+                                                             self.PASSWORD)})
+        answers = []
+
+        def call(method, path, body=None, headers=None):
+            resp = service.request(method, path, body, headers)
+            answers.append("%d %s\n%s" % (resp.status, dict(resp.headers),
+                                          resp.body.decode("utf-8", "replace")))
+            return resp
+
+        def final():
+            while True:
+                body = call("GET", "/release?commit-sha=%s&wait=5" % sha).json()
+                if body["state"] in FINAL:
+                    return body
+
+        assert call("POST", "/queue", {"commitSha": sha}).status == 200
+        body = final()  # git cannot reach the remote: it prints the URL in its errors
+        assert body["state"] == "failed"
+        assert body["details"]["error"].startswith(
+            "could not fetch commit %s from %s: " % (sha, public))
+        call("GET", "/release/logs?commit-sha=" + sha)
+        remote.start()
+        assert call("POST", "/queue", {"commitSha": sha, "retry": True}).status == 200
+        assert final()["state"] == "success"
+        assert remote.requests  # git fetched, with the token (the remote refuses others)
+        output = call("GET", "/release/logs?commit-sha=" + sha).body.decode()
+        assert "***" in output and "RELEASER_GIT_URL=%s\n" % public in output
+        assert "origin\t%s (fetch)" % public in output
+        assert "GIT_CONFIG" not in output and "Authorization" not in output
+        for method, path, body, headers in (
+                ("GET", "/release/logs?attempt=1&commit-sha=" + sha, None, None),
+                ("GET", "/queue", None, None), ("GET", "/metrics", None, None),
+                ("GET", "/healthcheck", None, None),
+                ("GET", "/queue", None, {"X-API-Key": self.KEY[:-1]}),
+                ("GET", "/queue", None, {"Authorization": "Bearer " + self.TOKEN}),
+                ("POST", "/queue", {"commitSha": self.PASSWORD}, None),
+                ("POST", "/queue", {"commitSha": sha, "retry": self.TOKEN}, None),
+                ("DELETE", "/queue/" + sha, None, None), ("PUT", "/queue", None, None),
+                ("GET", "/release?commit-sha=" + NEW, None, None)):
+            call(method, path, body, headers)
+        database = [service.db_path, service.db_path + "-wal", service.db_path + "-shm"]
+        places = {"answer %d" % n: text.encode() for n, text in enumerate(answers)}
+        places.update(("running " + path, open(path, "rb").read())
+                      for path in database if os.path.exists(path))
+        assert service.terminate() == 0
+        places["the service's output"] = service.log().encode()
+        for folder, _, files in os.walk(str(tmp_path / "data")):  # database, cache, trees
+            for name in files:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    places[path] = f.read()
+        assert any(name.endswith("cache.git/config") for name in places)
+        assert any(name.startswith("running ") and name.endswith("-wal") for name in places)
+        assert public.encode() in places["the service's output"]
+        leaks = [(secret, place) for secret in secrets for place, data in places.items()
+                 if secret.encode() in data]
+        assert not leaks, leaks
+
+
+# === Private repositories: tokens, credentials in the URL, ssh keys ===========================
+#
+# `git_http_server` is a private repository served over git's smart HTTP protocol by git's own
+# `git http-backend`, behind a small CGI server on 127.0.0.1 that demands HTTP Basic credentials
+# and records every request it receives. `git_ssh_server` is the same repository behind a real
+# `sshd` on loopback that accepts one generated key (skipped where sshd is not installed).
+
+TOKEN = "ghp_privateToken0123456789abcdef"
+WRONG_TOKEN = "ghp_wrongToken9876543210fedcba"
+
+
+def basic(user, token):
+    """The value git sends in `Authorization: Basic ...` for these credentials."""
+    return base64.b64encode(("%s:%s" % (user, token)).encode()).decode()
+
+
+# --- Fixtures: a private repository over smart HTTP -------------------------------------------
+
+
+class GitRequest:
+    """One request as the git server received it."""
+
+    def __init__(self, method, path, headers):
+        self.method = method
+        self.path = path
+        self.headers = headers  # [(name, value)], as sent
+        self.status = None  # the status it was answered with
+
+    def header(self, name):
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def __repr__(self):
+        return "<%s %s -> %s>" % (self.method, self.path, self.status)
+
+
+class GitCgiHandler(http.server.BaseHTTPRequestHandler):
+    """Runs `git http-backend` as a CGI program for each request that brings the credentials."""
+
+    protocol_version = "HTTP/1.1"
+    BACKEND = "/usr/lib/git-core/git-http-backend"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        git = self.server.git
+        body = self._read_body()
+        request = git.record(GitRequest(self.command, self.path, list(self.headers.items())))
+        git.park()
+        if git.redirect_to is not None:
+            return self._answer(request, 301, [("Location", git.redirect_to + self.path)], b"")
+        user = git.authorized(self.headers.get("Authorization"))
+        if user is None:
+            return self._answer(request, 401, [("WWW-Authenticate", 'Basic realm="git"')],
+                                b"authentication required\n")
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": git.root, "GIT_HTTP_EXPORT_ALL": "1",
+            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(git.port),
+            "REQUEST_METHOD": self.command, "PATH_INFO": urllib.parse.unquote(path),
+            "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_USER": user, "AUTH_TYPE": "Basic",
+        }
+        if self.headers.get("Git-Protocol"):  # protocol v2: fetch by SHA
+            env["GIT_PROTOCOL"] = env["HTTP_GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        if self.headers.get("Content-Encoding"):  # http-backend inflates gzip bodies itself
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        proc = subprocess.run([self.BACKEND], input=body, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=120)
+        status, headers, content = self._parse_cgi(proc.stdout)
+        self._answer(request, status, headers, content)
+
+    do_POST = do_GET
+
+    def _read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    @staticmethod
+    def _parse_cgi(output):
+        """(status, headers, body) from a CGI program's output (`Status:` sets the status)."""
+        ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n")
+                for i in [output.find(sep)] if i >= 0]
+        if not ends:
+            return 502, [], b"http-backend gave no headers\n"
+        end, width = min(ends)
+        status, headers = 200, []
+        for line in output[:end].decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "status":
+                status = int(value.split()[0])
+            elif name.strip():
+                headers.append((name.strip(), value.strip()))
+        return status, headers, output[end + width:]
+
+    def _answer(self, request, status, headers, content):
+        request.status = status
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+class GitHttpServer:
+    """A private copy of the `repo` fixture (a bare clone) served over smart HTTP.
+
+    Requests need HTTP Basic credentials with `token` as the password (any user name, as on
+    GitHub, unless `user` is given); others get 401. `requests` lists every request received.
+    `pause()` holds incoming requests until `resume()`: a test can look at git mid-fetch.
+    """
+
+    def __init__(self, repo, root, token, user=None):
+        self.repo = repo
+        self.root = root
+        self.token = token
+        self.user = user
+        self.redirect_to = None  # a URL prefix: answer every request with a redirect there
+        self.requests = []
+        self._lock = threading.Lock()
+        self._resume = threading.Event()
+        self._resume.set()
+        self.parked = threading.Event()  # set when a request is being held
+        os.makedirs(root)
+        self.bare = os.path.join(root, "private.git")
+        subprocess.run(["git", "clone", "--bare", "--quiet", repo.path, self.bare], check=True,
+                       capture_output=True)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), GitCgiHandler)
+        self.httpd.daemon_threads = True
+        self.httpd.git = self
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, userinfo=""):
+        return "http://%s127.0.0.1:%d/private.git" % (userinfo + "@" if userinfo else "",
+                                                      self.port)
+
+    def commit(self, script="echo released", files=None):
+        """A new commit of the repository, published to the server; its SHA."""
+        sha = self.repo.commit(script, files)
+        self.repo.git("push", "--quiet", "--force", self.bare, "HEAD:refs/heads/main")
+        return sha
+
+    def authorized(self, header):
+        """The user name when `header` carries the right credentials, else None."""
+        if not header or not header.startswith("Basic "):
+            return None
+        try:
+            user, _, token = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except ValueError:
+            return None
+        if token != self.token or (self.user is not None and user != self.user):
+            return None
+        return user
+
+    def credentials_sent(self):
+        """The user:password pairs of every Authorization header received, decoded."""
+        return [base64.b64decode(r.header("Authorization")[6:]).decode()
+                for r in self.requests if r.header("Authorization")]
+
+    def record(self, request):
+        with self._lock:
+            self.requests.append(request)
+        return request
+
+    def pause(self):
+        self.parked.clear()
+        self._resume.clear()
+
+    def resume(self):
+        self._resume.set()
+
+    def park(self):
+        if not self._resume.is_set():
+            self.parked.set()
+            self._resume.wait(30)
+
+    def close(self):
+        self.resume()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def git_http_server(repo, tmp_path):
+    server = GitHttpServer(repo, str(tmp_path / "git-server"), TOKEN)
+    yield server
+    server.close()
+
+
+def files_containing(folder, needles):
+    """[(path, needle)] for every file under `folder` whose bytes contain a needle."""
+    found = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:  # removed meanwhile, or not a regular file
+                continue
+            found += [(path, n) for n in needles if n.encode() in data]
+    return found
+
+
+def command_lines_containing(needles):
+    """[(pid, command line)] of the processes whose command line contains a needle."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        found += [(int(entry), cmdline) for n in needles if n in cmdline]
+    return found
+
+
+def git_command_lines(url):
+    """[(pid, command line)] of git processes working on `url` now."""
+    return [(pid, line) for pid, line in command_lines_containing([url])
+            if line.startswith(("git", "/usr/lib/git-core/"))]
+
+
+def answers_of(service, sha):
+    """Every read answer about the release, as text: state, output, the queue."""
+    return "\n".join(resp.body.decode("utf-8", "replace") for resp in (
+        service.state(sha), service.logs(sha), service.get("/queue"),
+        service.get("/metrics"), service.get("/healthcheck")))
+
+
+def stored_bytes(service):
+    """The raw bytes of the SQLite database and its -wal/-shm/-journal files."""
+    data = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(service.db_path + suffix):
+            with open(service.db_path + suffix, "rb") as f:
+                data += f.read()
+    return data
+
+
+def assert_nothing_holds(service, sha, work_dir, secrets):
+    """None of `secrets` is in the service's output, its answers, its database or work dir."""
+    for secret in secrets:
+        assert secret not in service.log(), secret
+        assert secret not in answers_of(service, sha), secret
+        assert secret.encode() not in stored_bytes(service), secret
+    assert files_containing(work_dir, secrets) == []
+
+
+# --- Private repositories over HTTP(S) --------------------------------------------------------
+
+
+class TestPrivateHttpRepositories:
+    def test_a_token_setting_lets_releases_fetch_a_private_repository(self, releaser,
+                                                                      git_http_server):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(), RELEASER_GIT_TOKEN=TOKEN)
+        sha = git_http_server.commit('test "$(git rev-parse HEAD)" = "$RELEASER_GIT_COMMIT_SHA"'
+                                     '; echo released')
+        assert service.queue(sha).status == 200
+        body = service.wait_final(sha)
+        assert body["state"] == "success", (body, service.logs(sha).body)
+        assert service.logs(sha).body == b"released\n"
+        # git sent the token, with GitHub's user name for tokens, over protocol v2 (by SHA)
+        assert set(git_http_server.credentials_sent()) == {"x-access-token:" + TOKEN}
+        assert git_http_server.requests[0].header("Git-Protocol") == "version=2"
+
+    @pytest.mark.parametrize("userinfo,sent_as", [
+        ("deploy:%s" % TOKEN, "deploy:%s" % TOKEN),
+        (TOKEN, "x-access-token:%s" % TOKEN),  # https://<token>@github.com/...
+    ], ids=["user-and-token", "token-alone"])
+    def test_credentials_in_the_url_let_releases_fetch_a_private_repository(
+            self, releaser, git_http_server, userinfo, sent_as):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(userinfo))
+        sha = git_http_server.commit()
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "success", (body, service.logs(sha).body)
+        assert set(git_http_server.credentials_sent()) == {sent_as}
+        # the start-up line names the repository without its credentials
+        assert "(repository %s," % git_http_server.url() in service.log()
+        assert TOKEN not in service.log()
+
+    def test_without_credentials_the_release_fails_saying_it_could_not_fetch(
+            self, releaser, git_http_server):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(), RELEASE_TIMEOUT_MS="3000")
+        sha = git_http_server.commit()
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        assert body["details"]["exit_code"] is None
+        error = body["details"]["error"]
+        assert error.startswith("could not fetch commit %s from %s: "
+                                % (sha, git_http_server.url())), error
+        assert "terminal prompts disabled" in error  # git's reason; it never waits for a prompt
+        assert "retrying in" in service.log()  # retried within the timeout first
+        # git asked, was refused, and had nothing to send
+        assert git_http_server.requests
+        assert {r.status for r in git_http_server.requests} == {401}
+        assert git_http_server.credentials_sent() == []
+        assert TOKEN not in service.log() + answers_of(service, sha)
+
+    def test_a_wrong_token_fails_clearly_and_does_not_leak(self, releaser, git_http_server,
+                                                           tmp_path):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(),
+                           RELEASER_GIT_TOKEN=WRONG_TOKEN, RELEASE_TIMEOUT_MS="3000")
+        sha = git_http_server.commit()
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        error = body["details"]["error"]
+        assert error.startswith("could not fetch commit %s from %s: "
+                                % (sha, git_http_server.url())), error
+        # the wrong token was really offered (so it was there to leak), and refused
+        assert set(git_http_server.credentials_sent()) == {"x-access-token:" + WRONG_TOKEN}
+        assert {r.status for r in git_http_server.requests} == {401}
+        assert_nothing_holds(service, sha, str(tmp_path / "data" / "releaser-work"),
+                             [WRONG_TOKEN, basic("x-access-token", WRONG_TOKEN)])
+
+    def test_a_refused_token_is_reported_as_refused(self, releaser, git_http_server):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(),
+                           RELEASER_GIT_TOKEN=WRONG_TOKEN, RELEASE_TIMEOUT_MS="3000")
+        sha = git_http_server.commit()
+        service.queue(sha)
+        error = service.wait_final(sha)["details"]["error"]
+        assert error.startswith("could not fetch commit %s" % sha), error
+        assert re.search(r"refused|authentication failed|denied|401", error, re.IGNORECASE), error
+
+    @pytest.mark.parametrize("setting", ["token", "url"])
+    def test_the_token_never_leaks_into_output_answers_database_files_or_the_release(
+            self, releaser, git_http_server, tmp_path, setting):
+        if setting == "token":
+            service = releaser(RELEASER_GIT_URL=git_http_server.url(), RELEASER_GIT_TOKEN=TOKEN)
+            secrets = [TOKEN, basic("x-access-token", TOKEN)]
+        else:
+            service = releaser(RELEASER_GIT_URL=git_http_server.url("deploy:" + TOKEN))
+            secrets = [TOKEN, basic("deploy", TOKEN)]
+        work_dir = str(tmp_path / "data" / "releaser-work")
+        gate = tmp_path / "gate"
+        sha = git_http_server.commit(
+            'cp .git/config "$GATE/tree-config"; env | sort; echo "origin: '
+            '$(git remote get-url origin)"; touch "$GATE/running"; ' + GATED)
+        service.queue(sha)
+        wait_for((gate / "running").exists, 15, "the release to run")
+        # while it runs: its tree's .git/config and the cache's config are free of the token
+        trees = os.listdir(os.path.join(work_dir, "trees"))
+        assert len(trees) == 1
+        assert os.path.isfile(os.path.join(work_dir, "trees", trees[0], ".git", "config"))
+        assert os.path.isfile(os.path.join(work_dir, "cache.git", "config"))
+        assert files_containing(work_dir, secrets) == []
+        config = (gate / "tree-config").read_text()
+        assert "url = %s\n" % git_http_server.url() in config
+        assert all(s not in config for s in secrets)
+        for secret in secrets:
+            assert secret not in answers_of(service, sha)
+        open_gate(tmp_path, sha)
+        assert service.wait_final(sha)["state"] == "success"
+        output = service.logs(sha).body.decode()
+        # the release's environment holds no secret: not the token, nor git's auth header
+        assert "RELEASER_GIT_URL=%s\n" % git_http_server.url() in output
+        assert "RELEASER_GIT_TOKEN" not in output
+        assert "origin: %s\n" % git_http_server.url() in output
+        assert_nothing_holds(service, sha, work_dir, secrets)
+
+    def test_git_gets_the_token_through_its_environment_never_its_command_line(
+            self, releaser, git_http_server, tmp_path):
+        service = releaser(RELEASER_GIT_URL=git_http_server.url(), RELEASER_GIT_TOKEN=TOKEN)
+        sha = git_http_server.commit()
+        git_http_server.pause()
+        service.queue(sha)
+        try:
+            assert git_http_server.parked.wait(15), "git never reached the server"
+            # git is fetching now, held by the server: look at its processes and files
+            fetching = git_command_lines(git_http_server.url())
+            assert fetching, "no git process is fetching"
+            assert command_lines_containing([TOKEN, basic("x-access-token", TOKEN)]) == []
+            work_dir = str(tmp_path / "data" / "releaser-work")
+            assert files_containing(work_dir, [TOKEN, basic("x-access-token", TOKEN)]) == []
+            home_config = os.path.join(os.path.expanduser("~"), ".gitconfig")
+            if os.path.exists(home_config):
+                with open(home_config) as f:
+                    assert TOKEN not in f.read()
+        finally:
+            git_http_server.resume()
+        assert service.wait_final(sha)["state"] == "success"
+
+    def test_a_redirect_to_another_server_does_not_take_the_token_there(
+            self, releaser, repo, git_http_server, tmp_path):
+        other = GitHttpServer(repo, str(tmp_path / "other-server"), "another-servers-token")
+        try:
+            git_http_server.redirect_to = "http://127.0.0.1:%d" % other.port
+            service = releaser(RELEASER_GIT_URL=git_http_server.url(), RELEASER_GIT_TOKEN=TOKEN,
+                               RELEASE_TIMEOUT_MS="3000")
+            sha = git_http_server.commit()
+            service.queue(sha)
+            assert service.wait_final(sha)["state"] == "failed"
+            assert other.requests, "git did not follow the redirect"
+            assert other.credentials_sent() == []
+            # the token was offered where it belongs
+            assert git_http_server.credentials_sent()[0] == "x-access-token:" + TOKEN
+        finally:
+            other.close()
+
+
+# --- Private repositories over ssh ------------------------------------------------------------
+
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+class GitSshServer:
+    """The `repo` fixture's bare clone behind a real sshd on loopback (one `sshd -i` per
+    connection on a port of our own, so no fixed port). Logs in as the current user with the
+    keys in `authorized_keys` only."""
+
+    def __init__(self, git_http_server, root):
+        self.git = git_http_server  # shares its bare repository and `commit`
+        self.root = root
+        os.makedirs(root)
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.host_key = self.new_key("host")[0]
+        self.authorized_keys = os.path.join(root, "authorized_keys")
+        open(self.authorized_keys, "w").close()
+        self.config = os.path.join(root, "sshd_config")
+        with open(self.config, "w") as f:
+            f.write("HostKey %s\nAuthorizedKeysFile %s\nStrictModes no\nUsePAM no\n"
+                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nPidFile none\nLogLevel VERBOSE\n"
+                    % (self.host_key, self.authorized_keys))
+        self.log_path = os.path.join(root, "sshd.log")
+        self.sessions = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def new_key(self, name):
+        """Generate an ed25519 key: (private key file, its text, public key line)."""
+        path = os.path.join(self.root, name)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path],
+                       check=True, capture_output=True)
+        with open(path) as f, open(path + ".pub") as pub:
+            return path, f.read(), pub.read()
+
+    def authorize_only(self, public_key):
+        with open(self.authorized_keys, "w") as f:
+            f.write(public_key)
+
+    def url(self):
+        return "ssh://%s@127.0.0.1:%d%s" % (self.user, self.port, self.git.bare)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with open(self.log_path, "ab") as log_file:
+                self.sessions.append(subprocess.Popen(
+                    [SSHD, "-i", "-e", "-f", self.config], stdin=conn, stdout=conn,
+                    stderr=log_file))
+            conn.close()
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def close(self):
+        self.listener.close()
+        for session in self.sessions:
+            try:
+                session.wait(10)
+            except subprocess.TimeoutExpired:
+                session.kill()
+                session.wait()
+
+
+@pytest.fixture
+def git_ssh_server(git_http_server, tmp_path):
+    if not os.path.exists(SSHD) or shutil.which("ssh-keygen") is None:
+        pytest.skip("sshd is not installed")
+    if not os.path.isdir("/run/sshd"):  # sshd's privilege separation folder
+        if os.getuid() != 0:
+            pytest.skip("sshd needs /run/sshd")
+        os.makedirs("/run/sshd", mode=0o755)
+    server = GitSshServer(git_http_server, str(tmp_path / "ssh-server"))
+    yield server
+    server.close()
+
+
+class TestPrivateSshRepositories:
+    def test_an_ssh_key_setting_lets_releases_fetch_over_ssh_and_stays_secret(
+            self, releaser, git_ssh_server, tmp_path):
+        _, key, public = git_ssh_server.new_key("deploy")
+        git_ssh_server.authorize_only(public)
+        service = releaser(RELEASER_GIT_URL=git_ssh_server.url(), RELEASER_GIT_SSH_KEY=key)
+        sha = git_ssh_server.git.commit('env | sort; echo "origin: $(git remote get-url origin)"')
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "success", (body, service.logs(sha).body,
+                                            git_ssh_server.log())
+        assert "Accepted publickey for %s" % git_ssh_server.user in git_ssh_server.log()
+        output = service.logs(sha).body.decode()
+        assert "origin: %s\n" % git_ssh_server.url() in output
+        key_body = key.splitlines()[1]  # a line of the key's base64 text
+        assert "RELEASER_GIT_SSH_KEY" not in output
+        for text in (output, service.log(), answers_of(service, sha)):
+            assert key_body not in text
+        assert key_body.encode() not in stored_bytes(service)
+        # git's copy of the key is readable by the service's user only
+        key_file = tmp_path / "data" / "releaser-work" / "ssh_key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+
+    def test_an_ssh_key_the_server_refuses_fails_saying_why(self, releaser, git_ssh_server):
+        _, key, _ = git_ssh_server.new_key("unknown")  # not in authorized_keys
+        service = releaser(RELEASER_GIT_URL=git_ssh_server.url(), RELEASER_GIT_SSH_KEY=key,
+                           RELEASE_TIMEOUT_MS="3000")
+        sha = git_ssh_server.git.commit()
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed"
+        error = body["details"]["error"]
+        assert error.startswith("could not fetch commit %s from %s: "
+                                % (sha, git_ssh_server.url())), error
+        assert "Permission denied (publickey)" in error, error
+
+    def test_a_replaced_ssh_key_is_used_after_a_restart(self, releaser, git_ssh_server):
+        _, old_key, old_public = git_ssh_server.new_key("old")
+        _, new_key, new_public = git_ssh_server.new_key("new")
+        git_ssh_server.authorize_only(old_public)
+        service = releaser(RELEASER_GIT_URL=git_ssh_server.url(), RELEASER_GIT_SSH_KEY=old_key)
+        first = git_ssh_server.git.commit()
+        service.queue(first)
+        assert service.wait_final(first)["state"] == "success"
+        assert service.terminate() == 0
+        # The old key is revoked and the setting replaced, as when rotating a deploy key.
+        git_ssh_server.authorize_only(new_public)
+        service = releaser(RELEASER_GIT_URL=git_ssh_server.url(), RELEASER_GIT_SSH_KEY=new_key,
+                           RELEASE_TIMEOUT_MS="3000")
+        second = git_ssh_server.git.commit()
+        service.queue(second)
+        body = service.wait_final(second)
+        assert body["state"] == "success", body["details"]["error"]
