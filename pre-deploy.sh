@@ -259,6 +259,7 @@ BASE=${BASE%/}
 case $BASE in http://* | https://*) ;; *) die 2 "RELEASER_URL must start with http:// or https://: $BASE" ;; esac
 WAIT_TIMEOUT=${RELEASER_WAIT_TIMEOUT:-600}
 is_uint "$WAIT_TIMEOUT" || die 2 "RELEASER_WAIT_TIMEOUT must be a whole number of seconds"
+while :; do case $WAIT_TIMEOUT in 0?*) WAIT_TIMEOUT=${WAIT_TIMEOUT#0} ;; *) break ;; esac; done  # 090: not octal
 KEY=${RELEASER_API_KEY:-}
 case $KEY in *[![:print:]]*) die 2 "RELEASER_API_KEY contains control characters" ;; esac
 

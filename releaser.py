@@ -1213,8 +1213,8 @@ class LiveOutput:
 class OutputRelay:
     """Turns raw command output into what is kept and shown.
 
-    Masks known secrets (holding back a secret's length minus one byte, so that one split
-    across two reads is still caught), appends to the live tail, and writes the service's
+    Masks known secrets (holding back only an ending that could begin a secret, so that one
+    split across two reads is still caught and quiet output is not delayed), appends to the live tail, and writes the service's
     log with each line tagged by the short SHA. Never holds a whole line: a 100 MB line
     passes through in pieces.
     """
@@ -1231,12 +1231,19 @@ class OutputRelay:
         data = self.pending + data
         for secret in self.secrets:
             data = data.replace(secret, b"***")
-        cut = len(data) - self.hold
-        if cut <= 0:
-            self.pending = data
-            return
+        cut = len(data) - self._secret_start(data)
         self.pending = data[cut:]
-        self._emit(data[:cut])
+        if cut > 0:
+            self._emit(data[:cut])
+
+    def _secret_start(self, data: bytes) -> int:
+        """The length of the longest end of `data` that begins a secret (at most `hold`):
+        only those bytes wait for the next read; the rest is shown at once."""
+        for n in range(min(self.hold, len(data)), 0, -1):
+            tail = data[-n:]
+            if any(secret.startswith(tail) for secret in self.secrets):
+                return n
+        return 0
 
     def close(self) -> None:
         if self.pending:

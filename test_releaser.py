@@ -1201,6 +1201,556 @@ def shutil_which(name):
     return shutil.which(name) or (beside if os.path.exists(beside) else None)
 
 
+# === pre-deploy.sh: the client every dependent service runs ====================================
+#
+# The real script runs as a subprocess under each POSIX shell installed (dash, bash, busybox
+# sh), against a real `python3 releaser.py` from the `releaser` fixture. Each HTTP path (curl,
+# GNU wget, busybox wget, bash's /dev/tcp) is proven by a PATH that holds that client and
+# nothing else, not by RELEASER_HTTP_CLIENT. Waits are bounded polls on what the script
+# printed, on its HTTP client holding a long-poll open (/proc), or on what the releaser reports.
+
+SCRIPT = os.path.join(HERE, "pre-deploy.sh")
+#: Printable ASCII, as the releaser allows, with all that quoting in curl's config, a wgetrc,
+#: a shell or printf could get wrong.
+KEY = "pd-key+/=$\"\\#%s`;&|<>*?!~^{}[]'x"
+WRONG_KEY = "pd-wrong-key-0d3e8b6a55"
+
+#: A release that prints "started", waits for its gate (see GATED), then runs the commit's
+#: release.sh: its output arrives in two pieces, with a wait in between.
+GATED_RELEASE = "echo started; " + GATED + "; sh release.sh"
+
+
+def _shells():
+    """{id: argv} of the POSIX shells installed; `sh` only when it is none of the others."""
+    shells = {}
+    for name in ("dash", "bash", "busybox", "sh"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        argv = [path, "sh"] if name == "busybox" else [path]
+        if name == "busybox" and subprocess.run(argv + ["-c", "exit 0"]).returncode != 0:
+            continue
+        if any(os.path.realpath(p[0]) == os.path.realpath(path) and len(p) == len(argv)
+               for p in shells.values()):
+            continue  # /bin/sh is dash or bash here: already tested under that name
+        shells["busybox-sh" if name == "busybox" else name] = argv
+    return shells
+
+
+SHELLS = _shells()
+SH = next(iter(SHELLS.values()))  # for tests about the releaser's side of a behaviour
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+IPV6 = _ipv6_loopback()
+
+#: The tools pre-deploy.sh runs besides its HTTP client (read off the script).
+TOOLS = ("cat", "tail", "date", "awk", "sed", "wc", "sleep", "timeout", "true", "mktemp",
+         "rm", "mkdir", "grep")
+BUSYBOX = shutil.which("busybox")
+#: The script's name for each HTTP path -> the program that makes it available.
+CLIENTS = {"curl": "curl", "gnuwget": "wget", "bash": "bash", "bbwget": "busybox wget"}
+
+
+def _client_available(client):
+    if client == "bbwget":
+        return BUSYBOX is not None
+    path = shutil.which(CLIENTS[client])
+    if client == "gnuwget":
+        return path is not None and b"GNU Wget" in subprocess.run(
+            [path, "--version"], capture_output=True).stdout
+    return path is not None
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def long_polls(sha):
+    """The arguments of each process (the script's HTTP client) holding a log long-poll of
+    `sha` open now: its URL is among them."""
+    needle = "/release/logs?commit-sha=%s&offset=" % sha
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().decode("utf-8", "replace").split("\0")
+            except OSError:
+                continue
+            # (`timeout` runs some clients: the URL is among its arguments too)
+            if any(needle in arg for arg in argv) and os.path.basename(argv[0]) != "timeout":
+                found.append(argv)
+    return found
+
+
+def releases_of(service, sha):
+    return service.db("SELECT attempt, release_status FROM release_log WHERE git_commit_sha = ?"
+                      " ORDER BY attempt", (sha,))
+
+
+# --- Fixtures: the script ---------------------------------------------------------------------
+
+
+class Script:
+    """pre-deploy.sh running; its stdout and stderr go to files, read while it runs."""
+
+    def __init__(self, argv, env, path):
+        self.out_path, self.err_path = path + ".out", path + ".err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _read(self, path):
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    @property
+    def stdout(self):
+        return self._read(self.out_path)
+
+    @property
+    def stderr(self):
+        return self._read(self.err_path)
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def wait(self, timeout=30):
+        """Its exit status, once it exited."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("pre-deploy.sh still running after %ds:\n%s"
+                                 % (timeout, self.output))
+
+    def wait_printed(self, text, timeout=15):
+        def printed():
+            exited = self.proc.poll() is not None
+            if text in self.output:
+                return True
+            if exited:
+                raise AssertionError("pre-deploy.sh exited with %s before printing %r:\n%s"
+                                     % (self.proc.returncode, text, self.output))
+        wait_for(printed, timeout, "pre-deploy.sh to print %r" % text)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def predeploy(tmp_path, repo):
+    """Run pre-deploy.sh: predeploy(target, *args, shell=argv, **env) -> Script. `target` is
+    a Service (its URL and API key are used), a URL, or None for no RELEASER_URL. The test's
+    own RELEASER_*/RAILWAY_* variables and proxies are dropped; a variable given None is unset."""
+    started = []
+
+    def run(target, *args, shell=SH, **env_overrides):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RELEASER_", "RAILWAY_"))
+               and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        if isinstance(target, Service):
+            env["RELEASER_URL"] = "http://127.0.0.1:%d" % target.port
+            if target.api_key:
+                env["RELEASER_API_KEY"] = target.api_key
+        elif target is not None:
+            env["RELEASER_URL"] = target
+        env["RELEASER_WAIT_TIMEOUT"] = "20"
+        env.update({k: v for k, v in env_overrides.items() if v is not None})
+        for k in [k for k, v in env_overrides.items() if v is None]:
+            env.pop(k, None)
+        script = Script(list(shell) + [SCRIPT] + list(args), env,
+                        str(tmp_path / ("pre-deploy-%d" % len(started))))
+        started.append(script)
+        return script
+
+    yield run
+    for script in started:
+        script.stop()
+    # Open every gate, so that no release process a killed releaser left waits forever.
+    if os.path.isdir(str(tmp_path / "gate")):
+        for sha in repo.git("rev-list", "--all").split():
+            open_gate(tmp_path, sha)
+
+
+@pytest.fixture(params=list(SHELLS), ids=list(SHELLS))
+def shell(request):
+    return SHELLS[request.param]
+
+
+@pytest.fixture(params=list(CLIENTS), ids=list(CLIENTS))
+def client(request):
+    if not _client_available(request.param):
+        pytest.skip("%s is not installed" % CLIENTS[request.param])
+    return request.param
+
+
+def toolbox(tmp_path, client):
+    """A folder for PATH holding the script's tools and exactly one HTTP client: links to the
+    system's tools, or for busybox wget busybox alone (an Alpine-like image). "none": no
+    client at all."""
+    path = tmp_path / ("bin-" + client)
+    path.mkdir()
+    for tool in TOOLS:
+        os.symlink(BUSYBOX if client == "bbwget" else shutil.which(tool), str(path / tool))
+    if client == "bbwget":
+        os.symlink(BUSYBOX, str(path / "wget"))
+        os.symlink(BUSYBOX, str(path / "sh"))
+    elif client != "none":
+        os.symlink(shutil.which(CLIENTS[client]), str(path / CLIENTS[client]))
+    return str(path)
+
+
+def shell_for(client):
+    """busybox sh for the busybox image, else a shell that is not bash (dash where there)."""
+    if client == "bbwget":
+        return [BUSYBOX, "sh"]
+    return SHELLS.get("dash") or SHELLS.get("sh") or ["/bin/sh"]
+
+
+# --- Outcomes ---------------------------------------------------------------------------------
+
+
+class TestPreDeployOutcomes:
+    def test_a_successful_release_exits_0_and_shows_its_output(self, releaser, repo, predeploy,
+                                                              shell):
+        service = releaser()
+        sha = repo.commit('echo "migrating 3 tables"; echo "caf\u00e9 \u2713"; '
+                          'printf "last line without newline"')
+        script = predeploy(service, shell=shell, RAILWAY_GIT_COMMIT_SHA=sha)
+        assert script.wait() == 0, script.output
+        assert ("migrating 3 tables\ncaf\u00e9 \u2713\nlast line without newline\n"
+                "[pre-deploy] release for %s succeeded (attempt 1)\n" % sha) in script.stdout
+        assert script.stderr == ""
+        assert releases_of(service, sha) == [(1, "success")]
+
+    def test_a_failed_release_exits_1_with_its_reason_and_output(self, releaser, repo,
+                                                                 predeploy, shell):
+        service = releaser()
+        sha = repo.commit('echo "applying migration 42"; echo "ERROR: column exists" >&2; '
+                          'exit 3')
+        script = predeploy(service, sha, shell=shell)
+        assert script.wait() == 1, script.output
+        assert "applying migration 42\nERROR: column exists\n" in script.stdout
+        assert ("release for %s ended: failed (attempt 1): release command exited with "
+                "status 3" % sha) in script.output
+        assert releases_of(service, sha) == [(1, "failed")]  # it never sends "retry"
+
+    def test_a_release_that_times_out_exits_1(self, releaser, repo, predeploy):
+        service = releaser(RELEASE_TIMEOUT_MS="2000", RELEASER_KILL_GRACE_MS="300")
+        sha = repo.commit("echo started; sleep 600")
+        script = predeploy(service, sha)
+        assert script.wait() == 1, script.output
+        assert "started\n" in script.stdout
+        assert "release for %s ended: timeout (attempt 1): release timed out" % sha \
+            in script.output
+
+    def test_a_queued_release_cancelled_while_waiting_exits_1(self, releaser, repo, predeploy,
+                                                              tmp_path, shell):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running, waiting = repo.commit(), repo.commit()
+        service.queue(running)
+        script = predeploy(service, waiting, shell=shell)
+        script.wait_printed("has been queued (state: queued)")
+        wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
+        assert service.request("DELETE", "/queue/" + waiting).status == 200
+        assert script.wait() == 1, script.output
+        assert "release for %s ended: cancelled (attempt 1): cancelled" % waiting \
+            in script.output
+        open_gate(tmp_path, running)
+        assert service.wait_final(running)["state"] == "success"
+
+    def test_two_scripts_for_one_commit_both_succeed_and_it_runs_once(self, releaser, repo,
+                                                                      predeploy, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit('echo ran >> "$TRACE"; echo "release done"')
+        # One names it upper-case on its command line, the other through Railway's variable.
+        first = predeploy(service, sha.upper())
+        second = predeploy(service, RAILWAY_GIT_COMMIT_SHA=sha)
+        wait_for(lambda: len(long_polls(sha)) == 2, 10, "both scripts to wait")
+        open_gate(tmp_path, sha)
+        for script in (first, second):
+            assert script.wait() == 0, script.output
+            assert "started\nrelease done\n" in script.stdout
+        said = [("Release triggered for commit %s" % sha in script.stdout,
+                 "release for %s is already running; waiting for it" % sha in script.stdout)
+                for script in (first, second)]
+        assert sorted(said) == [(False, True), (True, False)]
+        assert releases_of(service, sha) == [(1, "success")]
+        with open(service.env["TRACE"]) as f:
+            assert f.read() == "ran\n"
+
+    def test_a_succeeded_release_is_not_run_again(self, releaser, repo, predeploy):
+        service = releaser()
+        sha = repo.commit('echo ran >> "$TRACE"')
+        assert predeploy(service, sha).wait() == 0
+        script = predeploy(service, sha)
+        assert script.wait() == 0, script.output
+        assert "Release for commit %s already succeeded" % sha in script.stdout
+        assert releases_of(service, sha) == [(1, "success")]
+        with open(service.env["TRACE"]) as f:
+            assert f.read() == "ran\n"
+
+    def test_a_script_joining_late_is_told_older_output_was_dropped(self, releaser, repo,
+                                                                    predeploy, tmp_path):
+        service = releaser(RELEASER_LOG_TAIL_BYTES="1024",
+                           RELEASER_RELEASE_COMMAND="seq 1 2000; " + GATED + "; echo done")
+        sha = repo.commit()
+        service.queue(sha)
+        start = wait_for(lambda: int(service.logs(sha).headers["X-Log-Start"]), 10,
+                         "the releaser to drop the oldest output")
+        script = predeploy(service, sha)
+        script.wait_printed("\n2000\n")
+        open_gate(tmp_path, sha)
+        assert script.wait() == 0, script.output
+        assert "[pre-deploy] (output before byte %d was dropped by the releaser)\n" % start \
+            in script.stdout
+        assert "\n1999\n2000\ndone\n" in script.stdout
+        assert "\n1000\n" not in script.stdout
+
+    def test_output_is_shown_as_it_arrives_also_with_an_api_key(self, releaser, repo,
+                                                                predeploy, tmp_path):
+        service = releaser(RELEASER_API_KEY=KEY, RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit('echo "finished"')
+        script = predeploy(service, sha)
+        try:
+            # Reading a pipe takes milliseconds; 2 s only bounds the failure.
+            script.wait_printed("started\n", timeout=2)
+        finally:
+            open_gate(tmp_path, sha)
+        assert script.wait() == 0, script.output
+
+
+# --- Usage and configuration errors -----------------------------------------------------------
+
+
+class TestPreDeployUsage:
+    def test_help_prints_usage_and_exits_0(self, predeploy, shell):
+        script = predeploy(None, "-h", shell=shell)
+        assert script.wait() == 0
+        assert script.stdout.startswith("usage: pre-deploy.sh [<commit-sha>]\n")
+        assert "RELEASER_URL" in script.stdout and script.stderr == ""
+
+    def test_no_sha_exits_2_naming_railway_git_commit_sha(self, predeploy, shell):
+        script = predeploy("http://127.0.0.1:9", shell=shell, RELEASER_WAIT_TIMEOUT="0")
+        assert script.wait() == 2
+        assert "no commit SHA" in script.stderr and "RAILWAY_GIT_COMMIT_SHA" in script.stderr
+        assert script.stdout == ""
+
+    def test_a_malformed_sha_exits_2(self, predeploy, shell):
+        for sha in ("abc1234", "g" * 40, "a" * 41, "a" * 39 + " ", "a" * 63, "-" + "a" * 39):
+            script = predeploy("http://127.0.0.1:9", shell=shell, RELEASER_WAIT_TIMEOUT="0",
+                               RAILWAY_GIT_COMMIT_SHA=sha)
+            assert script.wait() == 2, sha
+            assert "not a full commit SHA (40 or 64 hex digits)" in script.stderr, sha
+            assert script.stdout == ""
+
+    def test_no_url_exits_2(self, predeploy, shell):
+        script = predeploy(None, "a" * 40, shell=shell)
+        assert script.wait() == 2
+        assert "RELEASER_URL is not set" in script.stderr
+
+
+# --- An unreachable or restarting releaser ----------------------------------------------------
+
+
+class TestPreDeployReachability:
+    def test_a_releaser_started_after_the_script_is_waited_for(self, releaser, repo, predeploy,
+                                                                shell):
+        port = free_port()
+        sha = repo.commit("echo late but done")
+        script = predeploy("http://127.0.0.1:%d" % port, sha, shell=shell)
+        script.wait_printed("releaser not reachable")
+        service = releaser(PORT=str(port))
+        assert script.wait() == 0, script.output
+        assert "late but done\n" in script.stdout
+        assert releases_of(service, sha) == [(1, "success")]
+
+    def test_a_wait_timeout_written_with_a_leading_zero_is_decimal(self, releaser, repo,
+                                                                   predeploy, shell):
+        port = free_port()
+        sha = repo.commit("echo late but done")
+        script = predeploy("http://127.0.0.1:%d" % port, sha, shell=shell,
+                           RELEASER_WAIT_TIMEOUT="090")
+        script.wait_printed("releaser not reachable")
+        service = releaser(PORT=str(port))
+        assert script.wait() == 0, script.output
+        assert releases_of(service, sha) == [(1, "success")]
+
+    def test_an_unreachable_releaser_is_given_up_after_the_wait_timeout(self, repo, predeploy):
+        url = "http://127.0.0.1:%d" % free_port()
+        script = predeploy(url, repo.commit(), RELEASER_WAIT_TIMEOUT="1")
+        assert script.wait() == 3, script.output
+        assert "releaser not reachable" in script.stdout and "retrying in 1s" in script.stdout
+        assert "giving up: the releaser at %s was unreachable" % url in script.stderr
+        assert "RELEASER_WAIT_TIMEOUT=1" in script.stderr
+
+    def test_a_releaser_killed_mid_release_fails_it_and_the_script_exits_1(
+            self, releaser, repo, predeploy):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit()
+        script = predeploy(service, sha, RELEASER_WAIT_TIMEOUT="30")
+        script.wait_printed("started\n")
+        wait_for(lambda: long_polls(sha), 10, "the script to wait for more output")
+        service.kill()
+        script.wait_printed("releaser not reachable")
+        service = releaser(PORT=str(service.port), RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        assert script.wait() == 1, script.output
+        assert "release for %s ended: failed (attempt 1): interrupted" % sha in script.output
+        assert releases_of(service, sha) == [(1, "failed")]  # it never sends "retry"
+
+    def test_a_queued_release_runs_after_a_releaser_restart_and_the_script_exits_0(
+            self, releaser, repo, predeploy, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE,
+                           RELEASER_SHUTDOWN_GRACE_MS="300", RELEASER_KILL_GRACE_MS="300")
+        running, waiting = repo.commit(), repo.commit("echo after the restart")
+        service.queue(running)
+        script = predeploy(service, waiting, RELEASER_WAIT_TIMEOUT="30")
+        wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
+        assert service.terminate() == 0  # SIGTERM: the running release fails, the queue stays
+        script.wait_printed("releaser not reachable")
+        open_gate(tmp_path, waiting)
+        service = releaser(PORT=str(service.port), RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        assert script.wait() == 0, script.output
+        assert "started\nafter the restart\n" in script.stdout
+        assert releases_of(service, running) == [(1, "failed")]
+        assert releases_of(service, waiting) == [(1, "success")]
+
+    def test_a_releaser_back_without_its_history_ends_the_wait_with_3(self, releaser, repo,
+                                                                      predeploy, tmp_path):
+        # Redeployed without a volume: a fresh database that never heard of the commit.
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit()
+        script = predeploy(service, sha, RELEASER_WAIT_TIMEOUT="30")
+        script.wait_printed("started\n")
+        service.kill()
+        script.wait_printed("releaser not reachable")
+        fresh = releaser(PORT=str(service.port),
+                         SQLITE_DB_PATH=str(tmp_path / "fresh" / "releases.sqlite"))
+        assert script.wait() == 3, script.output
+        assert "the release record of %s vanished from the releaser; not queuing it again" \
+            % sha in script.stderr
+        assert fresh.state(sha).status == 404  # not queued again
+        open_gate(tmp_path, sha)  # the old release, orphaned: let it end
+
+    def test_a_record_deleted_while_queued_ends_the_wait_with_3(self, releaser, repo,
+                                                                predeploy, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running, waiting = repo.commit(), repo.commit()
+        service.queue(running)
+        script = predeploy(service, waiting)
+        wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
+        with sqlite3.connect(service.db_path) as db:
+            db.execute("DELETE FROM release_queue WHERE git_commit_sha = ?", (waiting,))
+            db.execute("DELETE FROM release_log WHERE git_commit_sha = ?", (waiting,))
+        open_gate(tmp_path, running)  # the releaser's next change wakes the long-poll
+        assert script.wait() == 3, script.output
+        assert "the release record of %s vanished" % waiting in script.stderr
+        assert service.wait_final(running)["state"] == "success"
+        assert releases_of(service, waiting) == []  # not queued again
+
+
+# --- Each HTTP path, chosen by what PATH holds ------------------------------------------------
+
+
+class TestPreDeployHttpClients:
+    def test_each_client_streams_a_release_over_ipv6(self, releaser, repo, predeploy, tmp_path,
+                                                     client):
+        # Railway's private network is IPv6 (http://releaser.railway.internal:8080).
+        service = releaser(HOST="::1" if IPV6 else "127.0.0.1",
+                           RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit('echo "finished"')
+        url = ("http://[::1]:%d" if IPV6 else "http://127.0.0.1:%d") % service.port
+        script = predeploy(url, sha, shell=shell_for(client), PATH=toolbox(tmp_path, client))
+        script.wait_printed("started\n")
+        wait_for(lambda: long_polls(sha), 10, "the script to wait for more output")
+        open_gate(tmp_path, sha)
+        assert script.wait() == 0, script.output
+        assert "(HTTP client: %s)" % client in script.stdout
+        assert "started\nfinished\n[pre-deploy] release for %s succeeded" % sha in script.stdout
+        assert releases_of(service, sha) == [(1, "success")]
+
+    def test_each_client_sends_the_key_and_waits_for_a_release_already_running(
+            self, releaser, repo, predeploy, tmp_path, client):
+        service = releaser(RELEASER_API_KEY=KEY, RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        sha = repo.commit('echo "finished"')
+        assert service.queue(sha).status == 200
+        script = predeploy(service, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client))
+        script.wait_printed("release for %s is already running; waiting for it" % sha)
+        [argv] = wait_for(lambda: long_polls(sha), 10, "the script to wait for the release")
+        # The key stays out of process arguments, but for busybox wget, as documented.
+        assert any(KEY in arg for arg in argv) == (client == "bbwget"), argv
+        open_gate(tmp_path, sha)
+        assert script.wait() == 0, script.output
+        assert "(HTTP client: %s)" % client in script.stdout
+        assert "finished\n[pre-deploy] release for %s succeeded" % sha in script.stdout
+        assert KEY not in script.output
+        assert releases_of(service, sha) == [(1, "success")]
+
+    def test_each_client_reports_a_release_that_failed_before_with_its_tail(
+            self, releaser, repo, predeploy, tmp_path, client):
+        service = releaser(RELEASER_API_KEY=KEY)
+        sha = repo.commit('seq 1 100; echo "the cause"; exit 4')
+        service.queue(sha)
+        service.wait_final(sha)
+        script = predeploy(service, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client))
+        assert script.wait() == 1, script.output
+        assert "[pre-deploy] last lines of its output:\n62\n63\n" in script.stdout
+        assert "\n99\n100\nthe cause\n" in script.stdout  # the last 40 lines
+        assert "already ended: failed: release command exited with status 4" in script.output
+        assert "not re-running it" in script.output
+        assert releases_of(service, sha) == [(1, "failed")]  # it never sends "retry"
+
+    def test_each_client_fails_fast_on_a_wrong_key_printing_no_key(self, releaser, repo,
+                                                                   predeploy, tmp_path, client):
+        service = releaser(RELEASER_API_KEY=KEY)
+        sha = repo.commit()
+        script = predeploy(service, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client), RELEASER_API_KEY=WRONG_KEY)
+        assert script.wait() == 2, script.output
+        assert "the releaser refused the API key (HTTP 401)" in script.stderr
+        assert "check RELEASER_API_KEY" in script.stderr
+        assert KEY not in script.output and WRONG_KEY not in script.output
+        assert service.state(sha).status == 404  # nothing was queued
+
+    def test_each_client_reports_why_the_releaser_is_unreachable(self, repo, predeploy,
+                                                                 tmp_path, client):
+        url = "http://127.0.0.1:%d" % free_port()
+        script = predeploy(url, repo.commit(), shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client), RELEASER_WAIT_TIMEOUT="0")
+        assert script.wait() == 3, script.output
+        assert "giving up: the releaser at %s was unreachable" % url in script.stderr
+        last_error = script.stderr.split("last error: ", 1)[1].strip()
+        assert last_error and last_error != "no answer", script.stderr
+
+    def test_without_any_client_it_exits_2(self, repo, predeploy, tmp_path):
+        script = predeploy("http://127.0.0.1:9", repo.commit(), shell=shell_for("none"),
+                           PATH=toolbox(tmp_path, "none"))
+        assert script.wait() == 2
+        assert "neither curl, wget nor bash is installed" in script.stderr
+
+    def test_bash_alone_refuses_an_https_url(self, repo, predeploy, tmp_path):
+        script = predeploy("https://releaser.example.com", repo.commit(),
+                           shell=shell_for("bash"), PATH=toolbox(tmp_path, "bash"))
+        assert script.wait() == 2
+        assert "only plain http:// URLs work" in script.stderr
+
+
 # === Hardening: faults, load, hostile input, secrets ============================================
 #
 # Each test says what in releaser.py it depends on, that is, what change there would make it
