@@ -920,6 +920,9 @@ def stop_marked_processes(marker: str, grace_s: float) -> int:
     return len(pids)
 
 
+RAN_OUT_OF_TIME = "did not finish within the release timeout"
+
+
 class Interrupted(Exception):
     """The service is stopping and told this work to end now."""
 
@@ -944,7 +947,7 @@ def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], dea
                 if hurry.is_set():
                     raise Interrupted()
                 if time.monotonic() >= deadline:
-                    return -1, "did not finish within the release timeout"
+                    return -1, RAN_OUT_OF_TIME
     finally:
         if proc.returncode is None:
             stop_process_group(proc.pid, 1.0, leader=proc)
@@ -990,7 +993,7 @@ class Workspace:
         git failures are retried with backoff until `deadline`; a commit the repository does
         not have fails at once (GitError with final=True).
         """
-        backoff, rebuild = 1.0, False
+        backoff, rebuild, earlier = 1.0, False, None
         while True:
             try:
                 self._ensure_cache(rebuild)
@@ -999,7 +1002,11 @@ class Workspace:
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
                 if exc.final or time.monotonic() + backoff >= deadline:
+                    # A last try cut short by the timeout says less than the one before it.
+                    if earlier is not None and RAN_OUT_OF_TIME in str(exc):
+                        raise earlier
                     raise
+                earlier = exc
                 log("%s; retrying in %g s" % (exc, backoff))
                 # A cache git cannot read is rebuilt; an unreachable remote is not its fault.
                 rebuild = not _is_connection_error(str(exc))

@@ -1438,11 +1438,11 @@ class TestPreDeployOutcomes:
         assert releases_of(service, sha) == [(1, "success")]
 
     def test_a_failed_release_exits_1_with_its_reason_and_output(self, releaser, repo,
-                                                                 predeploy, shell):
+                                                                 predeploy):
         service = releaser()
         sha = repo.commit('echo "applying migration 42"; echo "ERROR: column exists" >&2; '
                           'exit 3')
-        script = predeploy(service, sha, shell=shell)
+        script = predeploy(service, sha)
         assert script.wait() == 1, script.output
         assert "applying migration 42\nERROR: column exists\n" in script.stdout
         assert ("release for %s ended: failed (attempt 1): release command exited with "
@@ -1459,11 +1459,11 @@ class TestPreDeployOutcomes:
             in script.output
 
     def test_a_queued_release_cancelled_while_waiting_exits_1(self, releaser, repo, predeploy,
-                                                              tmp_path, shell):
+                                                              tmp_path):
         service = releaser(RELEASER_RELEASE_COMMAND=GATED)
         running, waiting = repo.commit(), repo.commit()
         service.queue(running)
-        script = predeploy(service, waiting, shell=shell)
+        script = predeploy(service, waiting)
         script.wait_printed("has been queued (state: queued)")
         wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
         assert service.request("DELETE", "/queue/" + waiting).status == 200
@@ -1568,11 +1568,11 @@ class TestPreDeployUsage:
 
 
 class TestPreDeployReachability:
-    def test_a_releaser_started_after_the_script_is_waited_for(self, releaser, repo, predeploy,
-                                                                shell):
+    def test_a_releaser_started_after_the_script_is_waited_for(self, releaser, repo,
+                                                                predeploy):
         port = free_port()
         sha = repo.commit("echo late but done")
-        script = predeploy("http://127.0.0.1:%d" % port, sha, shell=shell)
+        script = predeploy("http://127.0.0.1:%d" % port, sha)
         script.wait_printed("releaser not reachable")
         service = releaser(PORT=str(port))
         assert script.wait() == 0, script.output
@@ -3567,7 +3567,7 @@ class TestPrivateSshRepositories:
     def test_an_ssh_key_the_server_refuses_fails_saying_why(self, releaser, git_ssh_server):
         _, key, _ = git_ssh_server.new_key("unknown")  # not in authorized_keys
         service = releaser(RELEASER_GIT_URL=git_ssh_server.url(), RELEASER_GIT_SSH_KEY=key,
-                           RELEASE_TIMEOUT_MS="3000")
+                           RELEASE_TIMEOUT_MS="4000")
         sha = git_ssh_server.git.commit()
         service.queue(sha)
         body = service.wait_final(sha)
