@@ -1905,10 +1905,12 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return False
         return True
 
-    def do_GET(self):
-        self._handle()
-
-    do_HEAD = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = do_GET
+    def __getattr__(self, name):
+        # http.server looks up do_<METHOD>: every method is ours to answer, so that the API
+        # key is checked first and a known path answers 405 with Allow, whatever the method.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def _handle(self):
         headers = {}

@@ -761,7 +761,7 @@ class TestApiKey:
         service = releaser(RELEASER_API_KEY=self.KEY)
         for method, path in (("GET", "/queue"), ("POST", "/queue"), ("GET", "/metrics"),
                              ("DELETE", "/queue/" + ZERO_SHA), ("GET", "/nope"),
-                             ("POST", "/cleanup"), ("HEAD", "/queue"),
+                             ("POST", "/cleanup"), ("HEAD", "/queue"), ("FROB", "/queue"),
                              ("GET", "/release?commit-sha=" + ZERO_SHA)):
             for headers in ({"Authorization": "Bearer wrong"}, {"X-API-Key": self.KEY[:-1]},
                             {"X-API-Key": self.KEY + "x"}, {"Authorization": "Basic " + self.KEY},
@@ -2573,7 +2573,7 @@ HOSTILE = [
     ("GET", "/" + "x" * 60000, None, (), 404),
     ("PUT", "/queue/" + Q, None, (), 405),
     ("PATCH", "/cleanup", {"days": 1}, (), 405),
-    ("FROB", "/cleanup", {"days": 1}, (), 501),
+    ("FROB", "/cleanup", {"days": 1}, (), 405),
     ("GET", "/healthcheck\x00", None, (), 404),
 ]
 
