@@ -982,6 +982,13 @@ class Workspace:
         self.trees = os.path.join(config.work_dir, "trees")
         self._secrets = config.secrets()
 
+    def tidy_cache(self) -> None:
+        """git's own housekeeping of the cache (packing loose objects when there are many),
+        kept off the path from POST /queue to the command's start: run between releases."""
+        if os.path.isdir(self.cache):
+            self._git(["--git-dir", self.cache, "-c", "gc.autoDetach=false", "gc", "--auto",
+                       "--quiet"], time.monotonic() + 600, threading.Event())
+
     def remove_leftover_trees(self) -> None:
         if os.path.isdir(self.trees):
             for name in os.listdir(self.trees):
@@ -1091,9 +1098,11 @@ class Workspace:
     def _fetch(self, sha: str, deadline: float, hurry: threading.Event) -> None:
         url = self.config.public_git_url
         depth = ["--depth=%d" % self.config.git_depth] if self.config.git_depth else []
-        base = ["--git-dir", self.cache, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        # Housekeeping (gc, maintenance) is left to tidy_cache(), after the release.
+        base = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+                "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
         rc, by_sha = self._git(base + depth + ["--", url, sha], deadline, hurry)
-        if rc == 0 and self._has_commit(sha):
+        if rc == 0:
             return
         # The server would not send a commit by SHA: fetch every branch and tag instead.
         rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
@@ -1123,8 +1132,11 @@ class Workspace:
             shallow = os.path.join(self.cache, "shallow")
             if os.path.exists(shallow):
                 shutil.copyfile(shallow, os.path.join(git_dir, "shallow"))
-            rc, out = self._git(["remote", "add", "origin", self.config.public_git_url],
-                                deadline, hurry, cwd=tree)
+            # What `git remote add origin <url>` writes, without another git process.
+            with open(os.path.join(git_dir, "config"), "a") as f:
+                f.write('[remote "origin"]\n\turl = %s\n\tfetch = '
+                        '+refs/heads/*:refs/remotes/origin/*\n'
+                        % _git_config_value(self.config.public_git_url))
         if rc == 0:
             rc, out = self._git(["-c", "advice.detachedHead=false", "checkout", "--quiet",
                                  "--detach", sha], deadline, hurry, cwd=tree)
@@ -1137,6 +1149,11 @@ class Workspace:
 #: What git prints after "Could not read from remote repository.": advice, not a reason.
 _GIT_ADVICE = ("Please make sure you have the correct access rights",
                "and the repository exists.")
+
+
+def _git_config_value(value: str) -> str:
+    """A value quoted for a git config file (RELEASER_GIT_URL holds no line breaks)."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _last_line(text: str) -> str:
@@ -1372,6 +1389,8 @@ class Worker:
             self.live = None
             if tree is not None:
                 remove_tree(tree)
+        if not self._stopping.is_set():
+            self.workspace.tidy_cache()
         return True
 
     def _retry_database(self, write, *args) -> None:
