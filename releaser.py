@@ -1152,7 +1152,10 @@ _GIT_ADVICE = ("Please make sure you have the correct access rights",
 
 
 def _git_config_value(value: str) -> str:
-    """A value quoted for a git config file (RELEASER_GIT_URL holds no line breaks)."""
+    """A value as git writes it in a config file (RELEASER_GIT_URL holds no line breaks):
+    quoted only where a character would otherwise end or change it."""
+    if not re.search(r'["\\;#]|^\s|\s$', value):
+        return value
     return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
 
 
