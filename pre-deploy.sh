@@ -228,8 +228,7 @@ follow() {  # long-poll the logs of one attempt until it is final, printing new 
     show "$B"
     is_uint "$next" || next=$((offset + size))
     case $state in
-      success | failed | timeout | cancelled)
-        if [ "$size" -eq 0 ] || [ "$next" = "$offset" ]; then return 0; fi ;;
+      success | failed | timeout | cancelled) return 0 ;;  # a final answer holds all the rest
       *) [ "$size" -gt 0 ] || [ $(($(now) - t0)) -ge 2 ] || sleep 1 ;;  # server not long-polling
     esac
     offset=$next
