@@ -1580,10 +1580,10 @@ class TestPreDeployReachability:
         assert releases_of(service, sha) == [(1, "success")]
 
     def test_a_wait_timeout_written_with_a_leading_zero_is_decimal(self, releaser, repo,
-                                                                   predeploy, shell):
+                                                                   predeploy):
         port = free_port()
         sha = repo.commit("echo late but done")
-        script = predeploy("http://127.0.0.1:%d" % port, sha, shell=shell,
+        script = predeploy("http://127.0.0.1:%d" % port, sha,
                            RELEASER_WAIT_TIMEOUT="090")
         script.wait_printed("releaser not reachable")
         service = releaser(PORT=str(port))
