@@ -36,6 +36,7 @@ import http.server
 import ipaddress
 import json
 import os
+import queue
 import re
 import selectors
 import shlex
@@ -984,7 +985,8 @@ class Workspace:
 
     def tidy_cache(self) -> None:
         """git's own housekeeping of the cache (packing loose objects when there are many),
-        kept off the path from POST /queue to the command's start: run between releases."""
+        kept off the path from POST /queue to the command's start: the worker's tree cleaner
+        runs it after a release (git's own locks keep it safe beside the next fetch)."""
         if os.path.isdir(self.cache):
             self._git(["--git-dir", self.cache, "-c", "gc.autoDetach=false", "gc", "--auto",
                        "--quiet"], time.monotonic() + 600, threading.Event())
@@ -1298,9 +1300,13 @@ class Worker:
     """Runs releases one at a time, in a thread of its own, the moment they are due.
 
     `run()` loops around `run_next_release()`: claim the running or next queued attempt,
-    prepare its tree, run its command, record the outcome, remove the tree. It sleeps on an
-    Event that POST /queue sets, never on a timer. An exception in one release fails that
-    release and the loop goes on; the thread never dies silently.
+    prepare its tree, run its command, record the outcome, hand the tree to the cleaner. It
+    sleeps on an Event that POST /queue sets, never on a timer. An exception in one release
+    fails that release and the loop goes on; the thread never dies silently.
+
+    A second thread, the tree cleaner, removes finished trees (a node_modules can take
+    seconds) and then runs git's housekeeping on the cache, so that neither delays the next
+    release. Trees it had no time for are removed at the next start.
     """
 
     OUTPUT_SAVE_INTERVAL_S = 1.0
@@ -1317,9 +1323,21 @@ class Worker:
         self._kill_grace_s = config.kill_grace_ms / 1000
         self._interrupt_r, self._interrupt_w = os.pipe()
         self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
+        self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
 
     def start(self) -> None:
         self.thread.start()
+        threading.Thread(target=self._remove_finished_trees, name="tree-cleaner",
+                         daemon=True).start()
+
+    def _remove_finished_trees(self) -> None:
+        while True:
+            remove_tree(self._finished_trees.get())
+            if self._finished_trees.empty():
+                try:
+                    self.workspace.tidy_cache()
+                except OSError as exc:
+                    log("git housekeeping of the cache failed: %s" % exc)
 
     def is_alive(self) -> bool:
         return self.thread.is_alive()
@@ -1391,9 +1409,7 @@ class Worker:
         finally:
             self.live = None
             if tree is not None:
-                remove_tree(tree)
-        if not self._stopping.is_set():
-            self.workspace.tidy_cache()
+                self._finished_trees.put(tree)
         return True
 
     def _retry_database(self, write, *args) -> None:
