@@ -842,8 +842,10 @@ def process_group_exists(pgid: int) -> bool:
 
 
 def stop_process_group(pgid: int, grace_s: float,
-                       leader: Optional[subprocess.Popen] = None) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds.
+                       leader: Optional[subprocess.Popen] = None,
+                       hurry: Optional[threading.Event] = None) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds, or at once
+    when `hurry` is set (the service must stop now).
 
     `leader` is our child that leads the group: it is reaped as it dies (a zombie still
     counts as a member of its group) and waited for at the end.
@@ -862,6 +864,8 @@ def stop_process_group(pgid: int, grace_s: float,
         pass
     deadline = time.monotonic() + grace_s
     while process_group_exists(pgid) and time.monotonic() < deadline:
+        if hurry is not None and hurry.is_set() and grace_s > 1.0:
+            deadline = min(deadline, time.monotonic() + 1.0)
         time.sleep(0.02)
         reap()
     try:
@@ -968,9 +972,9 @@ class GitError(Exception):
 class Workspace:
     """The cached clone and the release trees under RELEASER_WORK_DIR.
 
-    `cache.git` is a bare repository that only ever gains objects: each release fetches just
-    its commit into it (shallow, RELEASER_GIT_DEPTH deep, by SHA; a full fetch when the server
-    refuses that). Each attempt then gets a fresh tree in `trees/`: a new repository that
+    `cache.git` is a bare repository: each release fetches just its commit into it (shallow,
+    RELEASER_GIT_DEPTH deep, by SHA; a full fetch when the server refuses that) and keeps it
+    under refs/releases/<sha>, so that git's housekeeping never takes it for garbage. Each attempt then gets a fresh tree in `trees/`: a new repository that
     borrows the cache's objects (git alternates) and checks the commit out detached, with
     `origin` set to the URL without credentials. A release can do anything to its tree
     without touching the cache. A cache that git cannot use is deleted and made again.
@@ -982,14 +986,34 @@ class Workspace:
         self.cache = os.path.join(config.work_dir, "cache.git")
         self.trees = os.path.join(config.work_dir, "trees")
         self._secrets = config.secrets()
+        self._cache_lock = threading.Lock()  # housekeeping vs. re-creating the cache
+        self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
+        threading.Thread(target=self._clean_up, name="tree-cleaner", daemon=True).start()
+
+    def discard_tree(self, tree: str) -> None:
+        """Hand a finished tree to the cleaner thread, which removes it (a node_modules can
+        take seconds) and then runs git's housekeeping on the cache, so that neither delays
+        the next release. Trees it had no time for are removed at the next start."""
+        self._finished_trees.put(tree)
+
+    def _clean_up(self) -> None:
+        while True:
+            tree = self._finished_trees.get()
+            try:
+                remove_tree(tree)
+                if self._finished_trees.empty():
+                    self.tidy_cache()
+            except Exception as exc:  # never let this thread die
+                log("cleaning up after a release failed: %s" % exc)
 
     def tidy_cache(self) -> None:
         """git's own housekeeping of the cache (packing loose objects when there are many),
         kept off the path from POST /queue to the command's start: the worker's tree cleaner
         runs it after a release (git's own locks keep it safe beside the next fetch)."""
-        if os.path.isdir(self.cache):
-            self._git(["--git-dir", self.cache, "-c", "gc.autoDetach=false", "gc", "--auto",
-                       "--quiet"], time.monotonic() + 600, threading.Event())
+        with self._cache_lock:
+            if os.path.isdir(self.cache):
+                self._git(["--git-dir", self.cache, "-c", "gc.autoDetach=false", "gc", "--auto",
+                           "--quiet"], time.monotonic() + 600, threading.Event())
 
     def remove_leftover_trees(self) -> None:
         if os.path.isdir(self.trees):
@@ -1006,7 +1030,7 @@ class Workspace:
         while True:
             try:
                 self._ensure_cache(rebuild)
-                if not self._has_commit(sha):
+                if not self._has_commit(sha, hurry) or self._history_missing():
                     self._fetch(sha, deadline, hurry)
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
@@ -1081,7 +1105,8 @@ class Workspace:
                 os.path.join(self.cache, "objects"))):
             if os.path.exists(self.cache):
                 log("re-creating the cached clone in %s" % self.cache)
-                remove_tree(self.cache)
+                with self._cache_lock:
+                    remove_tree(self.cache)
             os.makedirs(self.config.work_dir, exist_ok=True)
             building = self.cache + ".new"
             remove_tree(building)
@@ -1092,25 +1117,35 @@ class Workspace:
                                % (self.cache, out))
             os.rename(building, self.cache)  # whole or absent: a crash leaves only ".new"
 
-    def _has_commit(self, sha: str) -> bool:
+    def _has_commit(self, sha: str, hurry: threading.Event) -> bool:
         rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],
-                          time.monotonic() + 60, threading.Event())
+                          time.monotonic() + 60, hurry)
         return rc == 0
+
+    def _history_missing(self) -> bool:
+        """RELEASER_GIT_DEPTH=0 asks for whole histories, but earlier fetches were shallow."""
+        return self.config.git_depth == 0 and os.path.exists(os.path.join(self.cache, "shallow"))
 
     def _fetch(self, sha: str, deadline: float, hurry: threading.Event) -> None:
         url = self.config.public_git_url
-        depth = ["--depth=%d" % self.config.git_depth] if self.config.git_depth else []
+        if self.config.git_depth:
+            depth = ["--depth=%d" % self.config.git_depth]
+        else:
+            depth = ["--unshallow"] if self._history_missing() else []
         # Housekeeping (gc, maintenance) is left to tidy_cache(), after the release.
         base = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
                 "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
-        rc, by_sha = self._git(base + depth + ["--", url, sha], deadline, hurry)
+        ref = "refs/releases/" + sha
+        rc, by_sha = self._git(base + depth + ["--", url, "+%s:%s" % (sha, ref)], deadline,
+                               hurry)
         if rc == 0:
             return
         # The server would not send a commit by SHA: fetch every branch and tag instead.
         rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
                                            "+refs/tags/*:refs/tags/*"], deadline, hurry)
         if rc == 0:
-            if self._has_commit(sha):
+            if self._has_commit(sha, hurry):
+                self._git(["--git-dir", self.cache, "update-ref", ref, sha], deadline, hurry)
                 return
             raise GitError("commit %s not found in the repository %s" % (sha, url), final=True)
         reason = _last_line(everything or by_sha)
@@ -1300,13 +1335,9 @@ class Worker:
     """Runs releases one at a time, in a thread of its own, the moment they are due.
 
     `run()` loops around `run_next_release()`: claim the running or next queued attempt,
-    prepare its tree, run its command, record the outcome, hand the tree to the cleaner. It
-    sleeps on an Event that POST /queue sets, never on a timer. An exception in one release
-    fails that release and the loop goes on; the thread never dies silently.
-
-    A second thread, the tree cleaner, removes finished trees (a node_modules can take
-    seconds) and then runs git's housekeeping on the cache, so that neither delays the next
-    release. Trees it had no time for are removed at the next start.
+    prepare its tree, run its command, record the outcome, discard the tree. It sleeps on an
+    Event that POST /queue sets, never on a timer. An exception in one release fails that
+    release and the loop goes on; the thread never dies silently.
     """
 
     OUTPUT_SAVE_INTERVAL_S = 1.0
@@ -1323,21 +1354,9 @@ class Worker:
         self._kill_grace_s = config.kill_grace_ms / 1000
         self._interrupt_r, self._interrupt_w = os.pipe()
         self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
-        self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
 
     def start(self) -> None:
         self.thread.start()
-        threading.Thread(target=self._remove_finished_trees, name="tree-cleaner",
-                         daemon=True).start()
-
-    def _remove_finished_trees(self) -> None:
-        while True:
-            remove_tree(self._finished_trees.get())
-            if self._finished_trees.empty():
-                try:
-                    self.workspace.tidy_cache()
-                except OSError as exc:
-                    log("git housekeeping of the cache failed: %s" % exc)
 
     def is_alive(self) -> bool:
         return self.thread.is_alive()
@@ -1409,7 +1428,7 @@ class Worker:
         finally:
             self.live = None
             if tree is not None:
-                self._finished_trees.put(tree)
+                self.workspace.discard_tree(tree)
         return True
 
     def _retry_database(self, write, *args) -> None:
@@ -1437,20 +1456,39 @@ class Worker:
             tree = self.workspace.prepare(release.sha, marker, deadline, self._hurry)
         except GitError as exc:
             return None, Outcome(Status.FAILED, error=str(exc))
+        try:
+            return tree, self._run_command(release, tree, marker, live, deadline)
+        except BaseException:
+            self.workspace.discard_tree(tree)
+            raise
+
+    def _run_command(self, release: Release, tree: str, marker: str, live: LiveOutput,
+                     deadline: float) -> Outcome:
+        if self._stopping.is_set():
+            raise Interrupted()  # SIGTERM came during the git step: nothing ran, so requeue
+        try:
+            self.store.mark_command_starting(release.id, marker)
+        except sqlite3.Error as exc:
+            log("could not record the start of release %s (%s): it goes back to the queue"
+                % (release.sha, describe_database_error(exc)))
+            raise Interrupted()
         env = dict(self.config.release_env)
         env.update(RELEASER_GIT_COMMIT_SHA=release.sha, RAILWAY_GIT_COMMIT_SHA=release.sha,
                    RELEASER_ATTEMPT_ID=marker)
-        self.store.mark_command_starting(release.id, marker)
         try:
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", self.config.release_command], cwd=tree, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True)
         except OSError as exc:
-            return tree, Outcome(Status.FAILED, error="could not start the release command: %s"
-                                 % exc.strerror)
-        self.store.record_process_group(release.id, proc.pid)
-        return tree, self._follow_command(release, proc, live, deadline)
+            return Outcome(Status.FAILED, error="could not start the release command: %s"
+                           % exc.strerror)
+        try:
+            self.store.record_process_group(release.id, proc.pid)
+        except sqlite3.Error as exc:  # only informative: recovery goes by the marker
+            log("could not record the process group of release %s (%s)"
+                % (release.sha, describe_database_error(exc)))
+        return self._follow_command(release, proc, live, deadline)
 
     def _follow_command(self, release: Release, proc: subprocess.Popen, live: LiveOutput,
                         deadline: float) -> Outcome:
@@ -1489,8 +1527,11 @@ class Worker:
                 if time.monotonic() >= next_save:
                     saved_total = self._save_output(release.id, live, saved_total)
                     next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
-            # The command ended, or must end: nothing of its process group may outlive it.
-            stop_process_group(proc.pid, self._kill_grace_s, leader=proc)
+        finally:
+            # The command ended, or must end: nothing of its process group may outlive it,
+            # whatever went wrong above.
+            stop_process_group(proc.pid, self._kill_grace_s, leader=proc, hurry=self._hurry)
+        try:
             self._drain(stdout, relay, time.monotonic() + 2.0)
         finally:
             relay.close()

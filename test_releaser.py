@@ -796,6 +796,11 @@ class TestRunningReleases:
         trees = os.path.join(os.path.dirname(service.db_path), "releaser-work", "trees")
         # each tree is removed just after its release ends
         wait_for(lambda: os.listdir(trees) == [], 10, "release trees to be removed")
+        # the cache keeps each commit under a ref, so git's housekeeping never prunes it
+        cache = os.path.join(os.path.dirname(trees), "cache.git")
+        refs = subprocess.run(["git", "--git-dir", cache, "for-each-ref", "--format=%(refname)",
+                               "refs/releases"], capture_output=True, text=True).stdout.split()
+        assert sorted(refs) == sorted("refs/releases/" + sha for sha in (first, second))
 
     def test_the_command_sees_the_sha_and_attempt_marker_and_no_secrets(self, releaser, repo):
         service = releaser(RELEASER_API_KEY="api-key-value-123",
@@ -1067,6 +1072,8 @@ class TestShutdown:
         running, queued = repo.commit(), repo.commit()
         service.queue(running)
         service.queue(queued)
+        wait_for(lambda: service.db("SELECT attempt_marker FROM release_log WHERE "
+                                    "git_commit_sha = ?", (running,))[0][0], 10, "command start")
         service.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: service.get("/healthcheck").status == 503, 10, "shutting down")
         assert service.get("/healthcheck").json()["status"] == "SHUTTING_DOWN"
@@ -1091,6 +1098,20 @@ class TestShutdown:
         state = service.db("SELECT release_status, error FROM release_log")[0]
         assert state[0] == "failed" and state[1].startswith("interrupted by shutdown")
         wait_for(lambda: not pid_alive(int(pid_file.read_text())), 10, "the release to stop")
+
+    def test_sigterm_during_the_git_step_puts_the_attempt_back_at_the_head(self, releaser,
+                                                                           repo, tmp_path):
+        service = releaser(RELEASER_GIT_URL=str(tmp_path / "not-yet"),
+                           RELEASER_SHUTDOWN_GRACE_MS="300")
+        sha = repo.commit()
+        service.queue(sha)
+        wait_for(lambda: "retrying in" in service.log(), 15, "a git retry")
+        assert service.terminate(timeout=20) == 0
+        assert service.db("SELECT release_status, attempt_marker FROM release_log") == \
+            [("queued", None)]
+        service = releaser()
+        body = service.wait_final(sha)
+        assert body["state"] == "success" and body["details"]["attempt"] == 1
 
     def test_a_second_signal_skips_the_grace(self, releaser, repo, tmp_path):
         service = releaser(RELEASER_SHUTDOWN_GRACE_MS="600000", RELEASER_KILL_GRACE_MS="300")
