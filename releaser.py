@@ -62,16 +62,22 @@ __version__ = "1.0.0"
 def log(message: str) -> None:
     """Write one line to the service's log (standard output), whole, even across threads."""
     with _log_lock:
-        sys.stdout.write("releaser: " + message + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write("releaser: " + message + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken log must not stop the service
 
 
 def _write_log_bytes(data: bytes) -> None:
     """Write release output (already tagged) to the service's log."""
     with _log_lock:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken log must not stop the service
 
 
 _log_lock = threading.Lock()
@@ -102,7 +108,11 @@ def human_duration(ms: int) -> str:
 # --- Configuration ---------------------------------------------------------------------------
 
 
-class ConfigError(Exception):
+class ReleaserError(Exception):
+    """The root of this file's own exceptions."""
+
+
+class ConfigError(ReleaserError):
     """A setting is missing or malformed; the message names the variable."""
 
 
@@ -232,7 +242,11 @@ class Config:
 
     def secrets(self) -> List[str]:
         """Secret values to keep out of everything a person or a release can see."""
-        values = [self.api_key, self.git_token, url_password(self.git_url)]
+        values = [self.api_key, self.git_token, url_password(self.git_url),
+                  url_password(self.git_url, decode=False)]
+        if self.git_ssh_key:  # the key, and each line of it, should one be printed alone
+            values += [self.git_ssh_key.strip()] + [
+                line.strip() for line in self.git_ssh_key.splitlines() if "-----" not in line]
         return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
 
     @property
@@ -269,16 +283,16 @@ def _split_http_url(url: str):
     return parts
 
 
-def url_password(url: str) -> Optional[str]:
-    """The secret in a URL's user info: the password, or for http(s) a lone user (a token)."""
+def url_password(url: str, decode: bool = True) -> Optional[str]:
+    """The secret in a URL's user info: the password, or for http(s) a lone user (a token);
+    percent-decoded unless `decode` is False."""
     parts = _split_http_url(url)
     if parts is None:
         return None
     userinfo = parts.netloc.rsplit("@", 1)[0]
     user, sep, password = userinfo.partition(":")
-    if sep:
-        return urllib.parse.unquote(password)
-    return urllib.parse.unquote(user) if parts.scheme.lower() in ("http", "https") else None
+    secret = password if sep else (user if parts.scheme.lower() in ("http", "https") else None)
+    return urllib.parse.unquote(secret) if secret is not None and decode else secret
 
 
 def url_user(url: str) -> Optional[str]:
@@ -377,7 +391,7 @@ def _create_schema(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-class StartupError(Exception):
+class StartupError(ReleaserError):
     """The service cannot start (database held by another releaser, unknown schema, ...)."""
 
 
@@ -928,7 +942,7 @@ def stop_marked_processes(marker: str, grace_s: float) -> int:
 RAN_OUT_OF_TIME = "did not finish within the release timeout"
 
 
-class Interrupted(Exception):
+class Interrupted(ReleaserError):
     """The service is stopping and told this work to end now."""
 
 
@@ -961,7 +975,7 @@ def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], dea
 # --- Git workspace ---------------------------------------------------------------------------
 
 
-class GitError(Exception):
+class GitError(ReleaserError):
     """git could not produce the commit. `final` means retrying cannot help."""
 
     def __init__(self, message: str, final: bool = False):
@@ -1064,7 +1078,8 @@ class Workspace:
                    "-o UserKnownHostsFile=%s" % (
                        shlex.quote(self._ssh_key_file()),
                        shlex.quote(os.path.join(self.config.work_dir, "known_hosts")))
-        env.setdefault("GIT_SSH_COMMAND", ssh)
+        if self.config.git_ssh_key or "GIT_SSH_COMMAND" not in env:
+            env["GIT_SSH_COMMAND"] = ssh  # a GIT_SSH_COMMAND of your own wins without a key
         secret = self._http_secret()
         if secret:
             user = url_user(self.config.git_url) or "x-access-token"
@@ -1604,7 +1619,7 @@ def describe_database_error(exc: Exception) -> str:
 # --- HTTP API --------------------------------------------------------------------------------
 
 
-class ApiError(Exception):
+class ApiError(ReleaserError):
     """An HTTP error answer: {"error": message, **extra} with `status`."""
 
     def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None,
@@ -2190,7 +2205,13 @@ class Application:
         self.clean_old_records()
         self.worker = Worker(config, self.store, workspace)
         self.worker.start()
-        self.server = self._listen()
+        try:
+            self.server = self._listen()
+        except StartupError:
+            self.worker.stop_taking_work()  # leave whatever it claimed to the next start
+            self.worker.hurry()
+            self.worker.thread.join()
+            raise
         for target, name in ((self.server.serve_forever, "http"),
                              (self._clean_daily, "daily-cleanup")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -2259,10 +2280,11 @@ class Application:
     def _listen(self) -> HTTPServer:
         port = self.config.port
         host = self.config.host
-        candidates = [(host, _address_family(host))] if host else \
+        candidates = [(host, None)] if host else \
             [("::", socket.AF_INET6), ("0.0.0.0", socket.AF_INET)]
         for i, (address, family) in enumerate(candidates):
             try:
+                family = family or _address_family(address)
                 return HTTPServer((address.strip("[]"), port), family, self)
             except OSError as exc:
                 ipv6_missing = exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
@@ -2392,7 +2414,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     app = Application(config)
     try:
         app.start()
-    except (StartupError, sqlite3.Error) as exc:
+    except (StartupError, sqlite3.Error, OSError) as exc:
         print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
         return 2
     hurry = threading.Event()

@@ -320,6 +320,26 @@ class TestConfiguration:
         conn = socket.create_connection(("::1", service.port), timeout=5)
         conn.close()
 
+    def test_an_address_that_cannot_be_bound_stops_start_up(self, tmp_path, repo):
+        status, output = start_and_expect_exit({"HOST": "nonexistent.invalid",
+                                                "RELEASER_INSECURE_NO_AUTH": "1"}, tmp_path, repo)
+        assert status == 2
+        assert "cannot listen on nonexistent.invalid" in output and "Traceback" not in output
+
+    def test_copies_of_secrets_never_reach_the_release_environment(self):
+        key = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
+        config = releaser_py.Config.from_env({
+            "RELEASER_GIT_URL": "https://u:p%40ssw0rd@example.com/a.git",
+            "RELEASER_RELEASE_COMMAND": "true", "HOST": "127.0.0.1",
+            "RELEASER_GIT_SSH_KEY": key, "DEPLOY_KEY": key,
+            "COPY": "https://u:p%40ssw0rd@example.com/a.git", "RAW": "p@ssw0rd",
+            "KEEP": "nothing secret"})
+        assert set(config.release_env) & {"DEPLOY_KEY", "COPY", "RAW",
+                                          "RELEASER_GIT_SSH_KEY"} == set()
+        assert config.release_env["KEEP"] == "nothing secret"
+        assert config.release_env["RELEASER_GIT_URL"] == "https://example.com/a.git"
+
     def test_a_second_releaser_on_the_same_database_exits_at_once(self, service, tmp_path,
                                                                   repo):
         status, output = start_and_expect_exit({}, tmp_path, repo)
