@@ -718,7 +718,7 @@ class TestHttpRules:
 
     def test_errors_http_server_answers_itself_are_json(self, service):
         for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
-                    b"FROB /healthcheck HTTP/1.1\r\n\r\n",
+                    b"FROB /healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n",
                     b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
                     b"GET /healthcheck HTTP/1.1\r\n" + b"X-A: b\r\n" * 150 + b"\r\n"):
             status, body = raw_request(service.port, raw)
@@ -751,10 +751,14 @@ class TestHttpRules:
         conn.close()
 
 
-def raw_request(port, data):
-    """Send raw bytes, return (status, body) of the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
+def exchange(port, data, timeout=10):
+    """Send raw bytes on a new connection and read until the server closes it: everything
+    it answered (a server that answers twice on one connection shows it here)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it answered (and closed) before taking everything: read that answer
         chunks = []
         while True:
             try:
@@ -764,13 +768,12 @@ def raw_request(port, data):
             if not chunk:
                 break
             chunks.append(chunk)
-            if b"\r\n\r\n" in b"".join(chunks):
-                head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-                length = re.search(rb"Content-Length: (\d+)", head)
-                if length and len(body) >= int(length.group(1)):
-                    break
-    response = b"".join(chunks)
-    head, _, body = response.partition(b"\r\n\r\n")
+    return b"".join(chunks)
+
+
+def raw_request(port, data):
+    """Send raw bytes, return (status, body) of the answer (one that closes the connection)."""
+    head, _, body = exchange(port, data).partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 
 
@@ -1836,26 +1839,6 @@ def parse_response(data):
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", len(rest)))
     return Response(int(lines[0].split()[1]), headers, rest[:length])
-
-
-def exchange(port, data, timeout=10):
-    """Send raw bytes on a new connection and read until the server closes it: everything
-    it answered (a server that answers twice on one connection shows it here)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
-            sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # it answered (and closed) before taking everything: read that answer
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def answers_in(data):
