@@ -363,7 +363,8 @@ CREATE TABLE release_log (
 -- At most one attempt runs, whatever the code above the database does.
 CREATE UNIQUE INDEX release_log_one_running ON release_log (release_status)
     WHERE release_status = 'running';
-CREATE INDEX release_log_by_created ON release_log (created_at, release_status, started_at, ended_at);
+-- /metrics reads one range of it per status, however long the history (covering).
+CREATE INDEX release_log_by_status ON release_log (release_status, created_at, started_at, ended_at);
 CREATE INDEX release_log_by_ended ON release_log (ended_at);
 
 -- Pending attempts, first in, first out (by position). A commit is queued at most once.
@@ -373,6 +374,23 @@ CREATE TABLE release_queue (
     git_commit_sha TEXT NOT NULL UNIQUE,
     queued_at INTEGER NOT NULL
 );
+"""
+
+#: GET /metrics: per status, the count and the average of (ended - started) in minutes (AVG
+#: skips attempts without both), of attempts created since :since.
+METRICS_SQL = """
+SELECT 'cancelled', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'cancelled' AND created_at >= :since
+UNION ALL SELECT 'failed', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'failed' AND created_at >= :since
+UNION ALL SELECT 'queued', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'queued' AND created_at >= :since
+UNION ALL SELECT 'running', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'running' AND created_at >= :since
+UNION ALL SELECT 'success', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'success' AND created_at >= :since
+UNION ALL SELECT 'timeout', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
+    WHERE release_status = 'timeout' AND created_at >= :since
 """
 
 #: The columns of a release's record that status answers need (never the output tail).
@@ -689,14 +707,12 @@ class Store:
                 % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
 
     def metrics(self, since_ms: int) -> List[Tuple[str, int, Optional[float]]]:
-        """[(status, count, average minutes from start to end)] of attempts created since."""
+        """[(status, count, average minutes from start to end)] of attempts created since,
+        for the statuses that occur. One index range per status: a GROUP BY would read the
+        whole period's rows in created order and sort them (seconds on a million rows)."""
         with self.reading() as db:
-            return db.execute(
-                "SELECT release_status, COUNT(*), "
-                "AVG(CASE WHEN started_at IS NOT NULL AND ended_at IS NOT NULL "
-                "         THEN ended_at - started_at END) / 60000.0 "
-                "FROM release_log WHERE created_at >= ? "
-                "GROUP BY release_status ORDER BY release_status", (since_ms,)).fetchall()
+            rows = db.execute(METRICS_SQL, {"since": since_ms}).fetchall()
+        return [row for row in rows if row[1]]
 
     # -- changes
 
@@ -1175,8 +1191,8 @@ class Workspace:
         os.makedirs(self.trees, exist_ok=True)
         tree = os.path.join(self.trees, "%s-%s" % (sha[:12], marker[:8]))
         remove_tree(tree)
-        rc, out = self._git(["-c", "init.defaultBranch=release", "init", "--quiet", tree],
-                            deadline, hurry)
+        rc, out = self._git(["-c", "init.defaultBranch=release", "init", "--quiet",
+                             "--template=", tree], deadline, hurry)  # no sample hooks to copy
         if rc == 0:
             git_dir = os.path.join(tree, ".git")
             with open(os.path.join(git_dir, "objects", "info", "alternates"), "w") as f:
