@@ -1060,7 +1060,7 @@ class Workspace:
         while True:
             try:
                 self._ensure_cache(rebuild)
-                if not self._has_commit(sha, hurry) or self._history_missing():
+                if not self._has_release_ref(sha) or self._history_missing():
                     self._fetch(sha, deadline, hurry)
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
@@ -1152,6 +1152,18 @@ class Workspace:
         rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],
                           time.monotonic() + 60, hurry)
         return rc == 0
+
+    def _has_release_ref(self, sha: str) -> bool:
+        """Whether an earlier release fetched this commit (read from the files, sparing a git
+        process on the way to the command's start)."""
+        ref = "refs/releases/" + sha
+        if os.path.exists(os.path.join(self.cache, ref)):
+            return True
+        try:
+            with open(os.path.join(self.cache, "packed-refs")) as f:
+                return "%s %s\n" % (sha, ref) in f.read()
+        except OSError:
+            return False
 
     def _history_missing(self) -> bool:
         """RELEASER_GIT_DEPTH=0 asks for whole histories, but earlier fetches were shallow."""

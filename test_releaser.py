@@ -955,6 +955,19 @@ class TestRunningReleases:
         assert body["details"]["error"].startswith("could not fetch commit %s" % sha)
         assert service.log().count("retrying in") >= 1
 
+    def test_a_commit_fetched_once_runs_again_without_the_remote(self, releaser, repo,
+                                                                  tmp_path):
+        service = releaser()
+        sha = repo.commit('test -e "$GATE/ok"')
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "failed"
+        cache = str(tmp_path / "data" / "releaser-work" / "cache.git")
+        subprocess.run(["git", "--git-dir", cache, "pack-refs", "--all"], check=True)
+        os.rename(repo.path, repo.path + "-gone")  # the remote is unreachable now
+        open_gate(tmp_path, "ok")
+        service.queue(sha, retry=True)
+        assert service.wait_final(sha)["state"] == "success"
+
     def test_a_damaged_cache_is_rebuilt_by_the_next_release(self, releaser, repo, tmp_path):
         service = releaser()
         first = repo.commit()
