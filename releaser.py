@@ -1462,8 +1462,14 @@ class Worker:
                 live.end(Status.QUEUED)
                 return True
             tail, total = live.snapshot()
-            self._retry_database(self.store.finish_release, release.id, outcome.status,
-                                 outcome.exit_code, outcome.error, tail, total)
+            try:
+                self._retry_database(self.store.finish_release, release.id, outcome.status,
+                                     outcome.exit_code, outcome.error, tail, total)
+            except sqlite3.Error:
+                log("release %s attempt %d ended %s, but the database could not record it "
+                    "before shutdown; the next start marks it failed (interrupted)"
+                    % (release.sha, release.attempt, outcome.status))
+                raise
             live.end(outcome.status)
             log("release %s attempt %d ended: %s%s" % (
                 release.sha, release.attempt, outcome.status,
