@@ -1,0 +1,1116 @@
+#!/usr/bin/env python3
+"""Benchmark of Releaser: starts the real service on loopback and measures it.
+
+Run it from the project folder (standard library only, Python 3.9+; `wrk` and `curl` optional):
+
+    python3 bench_releaser.py            # the full benchmark, about two minutes
+    python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
+    python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
+
+Options: --only service|git|history (repeatable), --client auto|wrk|python, --work-dir DIR,
+--releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs).
+Figures are wall-clock times on a machine of 2 cores: other work on it shows in them, so the
+load average before and after the run is printed with the table.
+
+It starts `python3 releaser.py` as a subprocess (HOST=127.0.0.1, PORT=0, a database in a
+temporary folder) against git repositories it generates itself, served as file:// URLs so
+that git speaks its pack protocol as it would to a remote. Every request goes to 127.0.0.1.
+
+What it measures (each figure is printed as one `name: value unit` line, then all of them in
+a table with their target, PASS/MISS, and the original Node implementation's figure):
+
+  dispatch      POST /queue answered -> the release command started (its first line writes
+                `date +%s%N` to a file), on an idle service; median and p95. Includes git
+                bringing in the commit and laying out its tree. "Back to back": with releases
+                queued, the end of one release command -> the start of the next.
+  completion    the release command's last line -> a client already waiting in
+                `GET /release?commit-sha=<sha>&wait=60` sees `success`; and -> `pre-deploy.sh
+                <sha>` (started while the release ran) exits 0. When pre-deploy.sh is missing
+                or fails, that figure is reported as unavailable.
+  git           on a generated repository with a long, large history (thousands of commits,
+                200 MB of random blobs deleted again, so the current tree is small): the first
+                release on a fresh work dir and a later release (the next commit, same work dir),
+                each from POST to command start, against a full `git clone` + `git checkout`
+                and a shallow fetch of that commit (`git init` + `git fetch --depth 1` +
+                `git checkout`), both done by this script in the same run as yardsticks.
+  status        requests/s and p99 latency of `GET /release` and `GET /healthcheck` with 8 and
+                32 concurrent keep-alive clients: by `wrk --latency` when it is installed, else
+                by a Python keep-alive client (processes of threads using http.client); the
+                table says which client produced each figure.
+  memory        the server's VmRSS (/proc/<pid>/status) idle, at start and after releases,
+                and its peak while under the status load.
+  history       `GET /metrics` (7 days, the default, and 30 days: every row) and `GET /queue`
+                with 1,000,000 release records (20,000 with --quick) written straight into the
+                database while the service was stopped, spread over the last 30 days.
+
+Generated repositories are cached in the work folder (default /tmp/bench-work, --work-dir),
+so reruns skip generating them; everything else lives in a run folder inside it that is
+removed at the end, also on Ctrl-C, after the servers and clients were stopped.
+
+Exit status: 0 when every measurement ran (a missed target is reported, not a failure);
+1 when a measurement could not run at all; 130 when interrupted.
+"""
+
+import argparse
+import dataclasses
+import glob
+import hashlib
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LISTENING_RE = re.compile(r"releaser: listening on http://(\S+):(\d+) ")
+
+
+class BenchError(Exception):
+    """A measurement could not be made (as opposed to a target being missed)."""
+
+
+def note(message: str) -> None:
+    """Progress for the person watching; figures go to standard output, this to stderr."""
+    print("bench: " + message, file=sys.stderr, flush=True)
+
+
+# --- Settings --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RepoSpec:
+    commits: int
+    history_mb: int  # random, incompressible blobs added and deleted again along the history
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    quick: bool
+    samples: int  # dispatch / completion samples
+    back_to_back: int  # releases queued at once
+    release_sleep_s: float  # how long the release command runs in the completion samples
+    load_seconds: float  # per status-load run
+    history_rows: int
+    small_repo: RepoSpec
+    big_repo: RepoSpec
+    git_samples: int  # fresh work dirs (first + later release each), yardstick runs
+
+    @classmethod
+    def make(cls, quick: bool) -> "Settings":
+        if quick:
+            return cls(quick=True, samples=5, back_to_back=4, release_sleep_s=0.3,
+                       load_seconds=2.0, history_rows=20000, small_repo=RepoSpec(40, 0),
+                       big_repo=RepoSpec(200, 4), git_samples=1)
+        return cls(quick=False, samples=20, back_to_back=10, release_sleep_s=0.5,
+                   load_seconds=10.0, history_rows=1000000, small_repo=RepoSpec(60, 0),
+                   big_repo=RepoSpec(3000, 200), git_samples=3)
+
+
+# --- Figures and the summary table -----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Target:
+    text: str
+    met: Callable[[float], bool]
+
+
+def below(limit: float, unit: str) -> Target:
+    return Target("< %s %s" % (_number(limit), unit), lambda value: value < limit)
+
+
+def at_least(limit: float, unit: str) -> Target:
+    return Target(">= %s %s" % (_number(limit), unit), lambda value: value >= limit)
+
+
+@dataclasses.dataclass
+class Figure:
+    name: str
+    value: Optional[float]  # None: unavailable
+    unit: str
+    target: Optional[Target] = None
+    baseline: str = ""
+    note: str = ""
+
+    def result(self) -> str:
+        if self.value is None:
+            return "n/a"
+        if self.target is None:
+            return "-"
+        return "PASS" if self.target.met(self.value) else "MISS"
+
+    def value_text(self) -> str:
+        if self.value is None:
+            return "unavailable"
+        return "%s %s" % (_number(self.value), self.unit)
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or value >= 100:
+        return "{:,.0f}".format(value)
+    if value >= 10:
+        return "%.1f" % value
+    return "%.2f" % value
+
+
+class Report:
+    """Collects figures, printing each as it is measured and all of them in a table at the end."""
+
+    def __init__(self):
+        self.figures: List[Figure] = []
+        self.failures: List[str] = []
+
+    def add(self, name, value, unit, target=None, baseline="", note_text="") -> Figure:
+        figure = Figure(name, value, unit, target, baseline, note_text)
+        self.figures.append(figure)
+        line = "%s: %s" % (name, figure.value_text())
+        if value is None and note_text:
+            line += " (%s)" % note_text
+        print(line, flush=True)
+        return figure
+
+    def failed(self, section: str, error: BaseException) -> None:
+        self.failures.append("%s: %s" % (section, error))
+        note("%s could not be measured: %s" % (section, error))
+
+    def table(self) -> str:
+        header = ("figure", "value", "target", "result", "Node original", "client / notes")
+        rows = [header] + [(f.name, f.value_text(), f.target.text if f.target else "-",
+                            f.result(), f.baseline or "-", f.note or "")
+                           for f in self.figures]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+        lines = []
+        for i, row in enumerate(rows):
+            cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+            lines.append("  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 14)
+        for failure in self.failures:
+            lines.append("NOT MEASURED  " + failure)
+        return "\n".join(lines)
+
+
+def median(values: List[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: List[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# --- Processes and clean-up ------------------------------------------------------------------
+
+
+class Cleanup:
+    """Everything to stop or delete at the end, whatever happens (Ctrl-C included)."""
+
+    def __init__(self):
+        self.processes: List[subprocess.Popen] = []
+        self.servers: List["Server"] = []
+        self.dirs: List[str] = []
+        self.keep = False
+
+    def run(self) -> None:
+        for server in list(self.servers):
+            server.stop()
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for path in self.dirs:
+            if self.keep:
+                note("kept %s" % path)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+CLEANUP = Cleanup()
+
+
+def run(argv: List[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a helper command (git), failing with its output."""
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    if result.returncode != 0:
+        raise BenchError("%s failed (%d): %s" % (" ".join(argv[:3]), result.returncode,
+                                                 result.stdout.decode(errors="replace")[-500:]))
+    return result
+
+
+def proc_kib(pid: int, field: str = "VmRSS", source: str = "status") -> Optional[int]:
+    """A "<field>: <n> kB" value of /proc/<pid>/<source>, or None."""
+    try:
+        with open("/proc/%d/%s" % (pid, source)) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_kib(pid: int) -> Optional[int]:
+    return proc_kib(pid, "VmRSS")
+
+
+class RssSampler:
+    """The highest VmRSS of a process, sampled every 20 ms while running."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.wait(0.02):
+            self.peak_kib = max(self.peak_kib, rss_kib(self.pid) or 0)
+
+
+# --- Repositories ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Repo:
+    path: str
+    shas: List[str]  # oldest first
+    pack_mb: float
+
+    @property
+    def url(self) -> str:
+        return "file://" + self.path
+
+
+def repo_for(spec: RepoSpec, cache_dir: str) -> Repo:
+    """The generated repository for `spec`, from the cache when it is there."""
+    path = os.path.join(cache_dir, "repo-%dc-%dmb-v1.git" % (spec.commits, spec.history_mb))
+    if not os.path.exists(os.path.join(path, "bench-complete")):
+        started = time.monotonic()
+        building = "%s.tmp-%d" % (path, os.getpid())
+        shutil.rmtree(building, ignore_errors=True)
+        try:
+            generate_repo(building, spec)
+            shutil.rmtree(path, ignore_errors=True)
+            os.rename(building, path)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+        note("generated %s in %.1f s" % (path, time.monotonic() - started))
+    shas = run(["git", "--git-dir", path, "rev-list", "--reverse", "main"]).stdout.split()
+    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(path, "objects", "pack", "*")))
+    return Repo(path, [sha.decode() for sha in shas], size / 2 ** 20)
+
+
+def generate_repo(path: str, spec: RepoSpec, small_files: int = 40) -> None:
+    """A bare repository made with `git fast-import`: every commit changes one small file;
+    all but the last 20 also add a random (incompressible) blob and delete the previous one,
+    so the history holds `history_mb` of data while the tip tree stays small."""
+    run(["git", "-c", "init.defaultBranch=main", "init", "--quiet", "--bare", path])
+    proc = subprocess.Popen(["git", "--git-dir", path, "fast-import", "--quiet", "--done"],
+                            stdin=subprocess.PIPE)
+    CLEANUP.processes.append(proc)
+    out = proc.stdin
+    big_commits = max(1, spec.commits - 20)
+    blob_size = spec.history_mb * 2 ** 20 // big_commits
+    try:
+        for i in range(spec.commits):
+            out.write(b"commit refs/heads/main\n")
+            out.write(b"committer Bench <bench@example.com> %d +0000\n" % (1600000000 + i * 600))
+            message = b"commit %d\n" % i
+            out.write(b"data %d\n%s" % (len(message), message))
+            changes = [i % small_files] if i else range(small_files)
+            for n in changes:
+                text = b"# module %d, version %d\n" % (n, i)
+                text += b"".join(b"line %d of module %d\n" % (k, n) for k in range(40))
+                out.write(b"M 100644 inline src/module_%d.py\ndata %d\n%s\n" % (n, len(text), text))
+            if spec.history_mb and i < big_commits:
+                blob = os.urandom(blob_size)
+                out.write(b"M 100644 inline history/blob-%d.bin\ndata %d\n" % (i, len(blob)))
+                out.write(blob + b"\n")
+            if spec.history_mb and 0 < i <= big_commits:
+                out.write(b"D history/blob-%d.bin\n" % (i - 1))
+            out.write(b"\n")
+        out.write(b"done\n")
+        out.close()
+    except BrokenPipeError:
+        pass
+    if proc.wait() != 0:
+        raise BenchError("git fast-import failed while generating %s" % path)
+    with open(os.path.join(path, "bench-complete"), "w") as f:
+        f.write("%r\n" % (spec,))
+
+
+def warm_page_cache(repo: Repo) -> None:
+    """Read the repository's files once, so the first measurement is not the disk's."""
+    for name in glob.glob(os.path.join(repo.path, "objects", "pack", "*")):
+        with open(name, "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+
+# --- The service under test ------------------------------------------------------------------
+
+
+class Server:
+    """One `python3 releaser.py` in a folder of its own (database, work dir, log)."""
+
+    def __init__(self, run_dir: str, name: str, releaser: str, git_url: str, command: str,
+                 extra_env: Optional[Dict[str, str]] = None):
+        self.dir = os.path.join(run_dir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.db_path = os.path.join(self.dir, "db", "releaser.sqlite")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.releaser = releaser
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RELEASER_", "RAILWAY_", "RELEASE_"))
+               and k not in ("HOST", "PORT", "SQLITE_DB_PATH", "DEFAULT_CLEANUP_DAYS")}
+        env.update(RELEASER_GIT_URL=git_url, RELEASER_RELEASE_COMMAND=command,
+                   SQLITE_DB_PATH=self.db_path, HOST="127.0.0.1", PORT="0",
+                   RELEASER_SHUTDOWN_GRACE_MS="2000", RELEASER_KILL_GRACE_MS="1000")
+        env.update(extra_env or {})
+        self.env = env
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = 0
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start and wait for the "listening on" line; returns the seconds that took."""
+        started = time.monotonic()
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen([sys.executable, self.releaser], cwd=self.dir,
+                                         env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=log_file, stderr=subprocess.STDOUT)
+        CLEANUP.servers.append(self)
+        while time.monotonic() - started < timeout_s:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)  # this start's lines only
+                match = LISTENING_RE.search(f.read().decode(errors="replace"))
+            if match:
+                self.port = int(match.group(2))
+                return time.monotonic() - started
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.005)
+        self.stop()
+        raise BenchError("releaser did not start (exit %s): %s"
+                         % (self.proc.returncode, self.log_tail()))
+
+    def stop(self) -> None:
+        """SIGTERM (graceful), then SIGKILL after 15 s."""
+        if self in CLEANUP.servers:
+            CLEANUP.servers.remove(self)
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return " | ".join(f.read().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def rss_mib(self) -> float:
+        return (rss_kib(self.proc.pid) or 0) / 1024
+
+    def pss_text(self) -> str:
+        """PSS counts shared library pages in part: what the process costs the machine."""
+        pss = proc_kib(self.proc.pid, "Pss", "smaps_rollup")
+        return "" if pss is None else "; PSS %.1f MiB" % (pss / 1024)
+
+    def request(self, method: str, path: str, body=None,
+                timeout: float = 90.0) -> Tuple[int, dict, int]:
+        """One request on a new connection: (status, JSON body, time.time_ns() when answered)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=payload,
+                         headers={"Content-Type": "application/json"} if payload else {})
+            response = conn.getresponse()
+            data = response.read()
+            answered_ns = time.time_ns()
+        finally:
+            conn.close()
+        try:
+            parsed = json.loads(data.decode() or "{}")
+        except ValueError:
+            parsed = {"raw": data[:200].decode(errors="replace")}
+        return response.status, parsed, answered_ns
+
+    def queue(self, sha: str) -> Tuple[int, int]:
+        """POST /queue; (status, time the answer arrived in ns)."""
+        status, body, answered_ns = self.request("POST", "/queue", {"commitSha": sha})
+        if status not in (200, 202):
+            raise BenchError("POST /queue %s answered %d %s" % (sha[:12], status, body))
+        return status, answered_ns
+
+    def wait_final(self, sha: str, limit_s: float = 300.0) -> Tuple[str, int]:
+        """Long-poll GET /release until the release is final: (state, ns when seen)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            status, body, seen_ns = self.request(
+                "GET", "/release?commit-sha=%s&wait=60" % sha)
+            if status == 200 and body.get("state") in ("success", "failed", "timeout",
+                                                      "cancelled"):
+                return body["state"], seen_ns
+            if status != 200:
+                raise BenchError("GET /release %s answered %d %s" % (sha[:12], status, body))
+        raise BenchError("release %s did not end within %d s" % (sha[:12], limit_s))
+
+
+class Marks:
+    """The release command's timestamps: it writes `date +%s%N` to <sha>.start first and to
+    <sha>.end last. What it does in between is the shell file body.sh, set per measurement."""
+
+    def __init__(self, run_dir: str):
+        self.dir = os.path.join(run_dir, "marks")
+        os.makedirs(self.dir, exist_ok=True)
+        self.set_body(":")
+
+    def command(self) -> str:
+        m = shlex.quote(self.dir)
+        return ('m=%s; date +%%s%%N > "$m/$RELEASER_GIT_COMMIT_SHA.start"; '
+                'echo "releasing $RELEASER_GIT_COMMIT_SHA in $PWD"; . "$m/body.sh"; '
+                'date +%%s%%N > "$m/$RELEASER_GIT_COMMIT_SHA.end"' % m)
+
+    def set_body(self, shell: str) -> None:
+        with open(os.path.join(self.dir, "body.sh"), "w") as f:
+            f.write(shell + "\n")
+
+    def wait_for(self, sha: str, which: str, limit_s: float = 120.0) -> None:
+        path = os.path.join(self.dir, "%s.%s" % (sha, which))
+        deadline = time.monotonic() + limit_s
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise BenchError("the release command of %s did not start within %d s"
+                                 % (sha[:12], limit_s))
+            time.sleep(0.002)
+
+    def read(self, sha: str, which: str) -> int:
+        path = os.path.join(self.dir, "%s.%s" % (sha, which))
+        try:
+            with open(path) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            raise BenchError("the release command of %s left no %s mark (did it run?)"
+                             % (sha[:12], which))
+
+
+def checked_final(server: Server, sha: str) -> int:
+    """Wait for the release to end; it must have succeeded. Returns ns when it was seen."""
+    state, seen_ns = server.wait_final(sha)
+    if state != "success":
+        raise BenchError("release %s ended %s: %s" % (sha[:12], state, server.log_tail()))
+    return seen_ns
+
+
+# --- Dispatch and completion -----------------------------------------------------------------
+
+
+class Waiter(threading.Thread):
+    """A client already waiting in GET /release?wait=60 when the release ends."""
+
+    def __init__(self, server: Server, sha: str):
+        super().__init__(daemon=True)
+        self.server, self.sha = server, sha
+        self.sent_ns = 0
+        self.seen_ns = 0
+        self.state = ""
+        self.error: Optional[BaseException] = None
+
+    def run(self):
+        try:
+            self.sent_ns = time.time_ns()
+            self.state, self.seen_ns = self.server.wait_final(self.sha)
+        except BaseException as exc:  # reported by the thread that joins
+            self.error = exc
+
+
+class PreDeploy(threading.Thread):
+    """`sh pre-deploy.sh <sha>`, started while the release runs; records when it exits."""
+
+    def __init__(self, script: str, server: Server, sha: str, log_path: str):
+        super().__init__(daemon=True)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RELEASER_", "RAILWAY_"))}
+        env.update(RELEASER_URL=server.url, RELEASER_WAIT_TIMEOUT="30")
+        self.log_path = log_path
+        with open(log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(["sh", script, sha], env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log_file, stderr=subprocess.STDOUT)
+        CLEANUP.processes.append(self.proc)
+        self.exit_ns = 0
+        self.returncode: Optional[int] = None
+
+    def run(self):
+        try:
+            self.returncode = self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.returncode = self.proc.wait()
+        self.exit_ns = time.time_ns()
+
+    def why_failed(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                tail = " | ".join(f.read().splitlines()[-3:])
+        except OSError:
+            tail = ""
+        return "pre-deploy.sh exited %s: %s" % (self.returncode, tail[:300])
+
+
+def measure_dispatch_and_completion(settings: Settings, server: Server, marks: Marks,
+                                    shas: List[str], predeploy_script: str, run_dir: str,
+                                    report: Report) -> None:
+    """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh."""
+    marks.set_body("sleep %g" % settings.release_sleep_s)
+    dispatch, waited, predeployed = [], [], []
+    predeploy_problem = None
+    if not os.path.isfile(predeploy_script):
+        predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
+    for i, sha in enumerate(shas):
+        status, posted_ns = server.queue(sha)
+        if status != 200:
+            raise BenchError("POST /queue on an idle service answered %d" % status)
+        # The waiting clients start once the command runs, so as not to slow its dispatch
+        # down; the command runs for release_sleep_s, time enough for them to be waiting.
+        marks.wait_for(sha, "start")
+        waiter = Waiter(server, sha)
+        waiter.start()
+        pre = None
+        if predeploy_problem is None:
+            pre = PreDeploy(predeploy_script, server, sha,
+                            os.path.join(run_dir, "pre-deploy-%d.log" % i))
+            pre.start()
+        waiter.join(300)
+        if waiter.error is not None:
+            raise BenchError("waiting client: %s" % waiter.error)
+        if waiter.state != "success":
+            raise BenchError("release %s ended %s" % (sha[:12], waiter.state))
+        start_ns, end_ns = marks.read(sha, "start"), marks.read(sha, "end")
+        dispatch.append((start_ns - posted_ns) / 1e6)
+        if waiter.sent_ns < end_ns:
+            waited.append((waiter.seen_ns - end_ns) / 1e6)
+        if pre is not None:
+            pre.join(130)
+            if pre.returncode == 0:
+                predeployed.append((pre.exit_ns - end_ns) / 1e6)
+            else:
+                predeploy_problem = pre.why_failed()
+        time.sleep(0.2)  # let the worker finish removing the tree: the next POST finds it idle
+    n = len(shas)
+    report.add("dispatch_median", median(dispatch), "ms", below(50, "ms"), "1.5 s",
+               "POST answered -> command started, idle service, n=%d" % n)
+    report.add("dispatch_p95", percentile(dispatch, 95), "ms", None, "", "n=%d" % n)
+    if waited:
+        report.add("completion_wait_median", median(waited), "ms", below(50, "ms"),
+                   "+5 s avg (10 s polling)",
+                   "last line -> GET /release?wait=60 answers success, n=%d" % len(waited))
+        report.add("completion_wait_p95", percentile(waited, 95), "ms", None, "",
+                   "n=%d" % len(waited))
+    else:
+        raise BenchError("no waiting client was in place before a release ended")
+    if predeployed and predeploy_problem is None:
+        report.add("completion_predeploy_median", median(predeployed), "ms", below(50, "ms"),
+                   "+5 s avg (10 s polling)",
+                   "last line -> pre-deploy.sh exits 0, n=%d" % len(predeployed))
+        report.add("completion_predeploy_p95", percentile(predeployed, 95), "ms", None, "",
+                   "n=%d" % len(predeployed))
+    else:
+        report.add("completion_predeploy_median", None, "ms", below(50, "ms"),
+                   "+5 s avg (10 s polling)", predeploy_problem or "no sample")
+
+
+def measure_back_to_back(server: Server, marks: Marks, shas: List[str],
+                         report: Report) -> None:
+    """Queue several releases at once: the end of one command -> the start of the next."""
+    marks.set_body("sleep 0.1")
+    for sha in shas:
+        server.queue(sha)
+    for sha in shas:
+        checked_final(server, sha)
+    gaps = [(marks.read(later, "start") - marks.read(earlier, "end")) / 1e6
+            for earlier, later in zip(shas, shas[1:])]
+    report.add("dispatch_back_to_back_median", median(gaps), "ms", below(50, "ms"), "4.9 s",
+               "previous command's last line -> next command started, n=%d" % len(gaps))
+
+
+# --- Status load -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LoadResult:
+    requests_per_s: float
+    p99_ms: float
+    errors: int
+    client: str
+
+
+def wrk_load(url: str, clients: int, seconds: float) -> LoadResult:
+    proc = subprocess.Popen(["wrk", "-t", str(min(2, clients)), "-c", str(clients),
+                             "-d", "%ds" % max(1, round(seconds)), "--latency", url],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    CLEANUP.processes.append(proc)
+    out = proc.communicate(timeout=seconds + 60)[0].decode(errors="replace")
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
+    if proc.returncode != 0 or not rps or not p99:
+        raise BenchError("wrk failed: %s" % out[-300:])
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[p99.group(2)]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s*(\d+)", out))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return LoadResult(float(rps.group(1)), float(p99.group(1)) * scale, errors, "wrk")
+
+
+def _python_load_process(port: int, path: str, threads: int, start_wall: float,
+                         deadline_wall: float, results) -> None:
+    """In a child process: `threads` keep-alive clients from `start_wall` to `deadline_wall`
+    (time.time() values, so that every process starts and stops at the same moment)."""
+    outcomes = []
+
+    def client():
+        latencies, errors = [], 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        time.sleep(max(0.0, start_wall - time.time()))
+        while time.time() < deadline_wall:
+            began = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors += 1
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                continue
+            latencies.append(time.perf_counter() - began)
+        conn.close()
+        outcomes.append((latencies, errors))
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    results.put(([x for lat, _ in outcomes for x in lat], sum(e for _, e in outcomes)))
+
+
+def python_load(port: int, path: str, clients: int, seconds: float) -> LoadResult:
+    """Keep-alive clients with http.client: threads spread over one process per core."""
+    context = multiprocessing.get_context("spawn")
+    processes = max(1, min(clients, os.cpu_count() or 1))
+    results = context.Queue()
+    start_wall = time.time() + 1.5  # every process has started by then
+    children = []
+    for i in range(processes):
+        threads = clients // processes + (1 if i < clients % processes else 0)
+        child = context.Process(target=_python_load_process, daemon=True,
+                                args=(port, path, threads, start_wall, start_wall + seconds,
+                                      results))
+        child.start()
+        children.append(child)
+    latencies, errors = [], 0
+    for _ in children:
+        lat, err = results.get(timeout=seconds + 60)
+        latencies += lat
+        errors += err
+    for child in children:
+        child.join()
+    if not latencies:
+        raise BenchError("the Python load client got no answer")
+    return LoadResult(len(latencies) / seconds, percentile(latencies, 99) * 1000, errors,
+                      "python http.client (%d processes)" % processes)
+
+
+def measure_status_load(settings: Settings, server: Server, sha: str, client: str,
+                        report: Report) -> None:
+    """Requests/s and p99 of GET /release and GET /healthcheck, 8 and 32 keep-alive clients,
+    with the server's peak memory meanwhile."""
+    use_wrk = client == "wrk" or (client == "auto" and shutil.which("wrk") is not None)
+    if use_wrk and shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (apt-get install wrk), or use --client python")
+    time.sleep(1.0)
+    report.add("rss_idle_after_releases", server.rss_mib(), "MiB", below(30, "MiB"), "60 MiB",
+               "VmRSS idle, after the releases above" + server.pss_text())
+    routes = (("status", "/release?commit-sha=%s" % sha), ("healthcheck", "/healthcheck"))
+    with RssSampler(server.proc.pid) as sampler:
+        for label, path in routes:
+            for clients in (8, 32):
+                if use_wrk:
+                    result = wrk_load(server.url + path, clients, settings.load_seconds)
+                else:
+                    result = python_load(server.port, path, clients, settings.load_seconds)
+                detail = "%s, %g s" % (result.client, settings.load_seconds)
+                if result.errors:
+                    detail += ", %d errors" % result.errors
+                target = at_least(4000, "req/s") if clients == 32 else None
+                if target and not use_wrk:
+                    detail += "; the target is for wrk"
+                baseline = "2,900-4,900/s (wrk ~3,400/s)" if clients == 32 else ""
+                report.add("%s_%d_clients_throughput" % (label, clients),
+                           result.requests_per_s, "req/s", target, baseline, detail)
+                report.add("%s_%d_clients_p99" % (label, clients), result.p99_ms, "ms", None,
+                           "", detail)
+                time.sleep(0.5)
+    report.add("rss_peak_under_load", sampler.peak_kib / 1024, "MiB", None, ">100 MiB",
+               "highest VmRSS sampled every 20 ms during the status load")
+    time.sleep(1.0)
+    report.add("rss_idle_after_load", server.rss_mib(), "MiB", None, "",
+               "VmRSS 1 s after the load")
+
+
+def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
+                    report: Report) -> None:
+    """Dispatch, completion, back to back, memory and status load on one service."""
+    needed = settings.samples + settings.back_to_back
+    if len(repo.shas) < needed:
+        raise BenchError("the small repository has %d commits, %d needed"
+                         % (len(repo.shas), needed))
+    marks = Marks(run_dir)
+    server = Server(run_dir, "service", args.releaser, repo.url, marks.command())
+    started_s = server.start()
+    try:
+        report.add("startup", started_s * 1000, "ms", None, "", "spawn -> listening line")
+        time.sleep(0.5)
+        report.add("rss_idle_at_start", server.rss_mib(), "MiB", below(30, "MiB"), "60 MiB",
+                   "VmRSS just after start" + server.pss_text())
+        shas = repo.shas[:settings.samples]
+        section(report, "dispatch and completion", measure_dispatch_and_completion,
+                settings, server, marks, shas, args.pre_deploy, run_dir, report)
+        section(report, "back-to-back dispatch", measure_back_to_back, server, marks,
+                repo.shas[settings.samples:needed], report)
+        section(report, "status load", measure_status_load, settings, server, repo.shas[0],
+                args.client, report)
+    finally:
+        server.stop()
+
+
+# --- Git preparation on a large repository ---------------------------------------------------
+
+
+def time_full_clone(repo: Repo, sha: str, dest: str) -> float:
+    """Yardstick: a plain `git clone` + `git checkout` of the commit, in ms."""
+    began = time.perf_counter()
+    run(["git", "clone", "--quiet", "--no-checkout", repo.url, dest])
+    run(["git", "-C", dest, "-c", "advice.detachedHead=false", "checkout", "--quiet",
+         "--detach", sha])
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(dest)
+    return elapsed * 1000
+
+
+def time_shallow_fetch(repo: Repo, sha: str, dest: str) -> float:
+    """Yardstick: the least git can do for one commit (depth 1 fetch by SHA + checkout), ms."""
+    began = time.perf_counter()
+    run(["git", "init", "--quiet", dest])
+    run(["git", "-C", dest, "fetch", "--quiet", "--no-tags", "--depth", "1", repo.url, sha])
+    run(["git", "-C", dest, "-c", "advice.detachedHead=false", "checkout", "--quiet",
+         "--detach", sha])
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(dest)
+    return elapsed * 1000
+
+
+def time_release(server: Server, marks: Marks, sha: str) -> float:
+    """POST /queue -> the release command started, in ms (the release must succeed)."""
+    _, posted_ns = server.queue(sha)
+    checked_final(server, sha)
+    return (marks.read(sha, "start") - posted_ns) / 1e6
+
+
+def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
+    """First release (fresh work dir) and a later one (next commit) against git yardsticks."""
+    warm_page_cache(repo)
+    first_sha, later_sha = repo.shas[-2], repo.shas[-1]
+    n = settings.git_samples
+    about = "%d commits, %.0f MB packed" % (len(repo.shas), repo.pack_mb)
+    dest = os.path.join(run_dir, "yardstick")
+    full = median([time_full_clone(repo, first_sha, dest) for _ in range(n)])
+    shallow = median([time_shallow_fetch(repo, first_sha, dest) for _ in range(n)])
+    firsts, laters = [], []
+    for i in range(n):
+        folder = os.path.join(run_dir, "git-%d" % i)
+        marks = Marks(folder)
+        server = Server(folder, "server", args.releaser, repo.url, marks.command())
+        server.start()
+        try:
+            firsts.append(time_release(server, marks, first_sha))
+            laters.append(time_release(server, marks, later_sha))
+        finally:
+            server.stop()
+            if not CLEANUP.keep:
+                shutil.rmtree(folder, ignore_errors=True)  # its cached clone: disk space
+    report.add("git_full_clone_yardstick", full, "ms", None, "",
+               "git clone + checkout, %s, median of %d" % (about, n))
+    report.add("git_shallow_fetch_yardstick", shallow, "ms", None, "",
+               "git init + fetch --depth 1 <sha> + checkout, median of %d" % n)
+    close_to_shallow = 1.5 * shallow + 100
+    report.add("git_first_release", median(firsts), "ms",
+               Target("<= %s ms (1.5 x shallow + 100)" % _number(close_to_shallow),
+                      lambda v: v <= close_to_shallow),
+               "~2 s of cloning (3,000 commits, 200 MB)",
+               "POST -> command started, fresh work dir, median of %d" % n)
+    report.add("git_later_release", median(laters), "ms",
+               Target("<= %s ms (full clone / 5)" % _number(full / 5), lambda v: v <= full / 5),
+               "", "POST -> command started, next commit, same work dir, median of %d" % n)
+
+
+# --- A long release history ------------------------------------------------------------------
+
+
+def fill_history(db_path: str, rows: int) -> None:
+    """Insert `rows` final release records spread over the last 30 days (the service stopped).
+
+    Mostly successes, some failures, time-outs and cancellations, each with a short output
+    tail; ids follow creation time, as they would in a real history."""
+    now = int(time.time() * 1000)
+    hour = 3600000
+    span = 30 * 24 * hour - 2 * hour
+    rng = random.Random(rows)
+
+    def records():
+        for i in range(rows):
+            created = now - hour - span + span * i // rows
+            draw = rng.random()
+            if draw < 0.85:
+                status, code, error = "success", 0, None
+            elif draw < 0.95:
+                status, code, error = "failed", 1, "release command exited with status 1"
+            elif draw < 0.98:
+                status, code, error = "timeout", None, "release timed out after 30 min"
+            else:
+                status, code, error = "cancelled", None, "cancelled"
+            if status == "cancelled":
+                started, ended = None, created + rng.randint(1000, 600000)
+            else:
+                started = created + rng.randint(0, 5000)
+                ended = started + rng.randint(10000, 600000)
+            tail = b"releasing\nmigrations: %d applied\nassets built\ndone\n" % rng.randint(0, 9)
+            yield (hashlib.sha1(b"bench %d" % i).hexdigest(), 1, status, created, ended,
+                   started, ended, code, error, tail, len(tail))
+
+    db = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -262144")
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at, "
+            "updated_at, started_at, ended_at, exit_code, error, output_tail, output_bytes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records())
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+
+
+def timed_gets(server: Server, path: str, count: int) -> Tuple[List[float], dict]:
+    """`count` GETs on one keep-alive connection: (milliseconds each, the last JSON body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    times, body = [], {}
+    try:
+        for _ in range(count):
+            began = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            data = response.read()
+            times.append((time.perf_counter() - began) * 1000)
+            if response.status != 200:
+                raise BenchError("GET %s answered %d" % (path, response.status))
+            body = json.loads(data)
+    finally:
+        conn.close()
+    return times, body
+
+
+def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
+                    report: Report) -> None:
+    """/metrics, GET /queue and GET /release with a long history in the database."""
+    rows = settings.history_rows
+    server = Server(run_dir, "history", args.releaser, repo.url, "true",
+                    {"DEFAULT_CLEANUP_DAYS": "3650"})
+    server.start()  # creates the database and its schema
+    server.stop()
+    began = time.monotonic()
+    fill_history(server.db_path, rows)
+    note("inserted %d release records in %.1f s" % (rows, time.monotonic() - began))
+    startup = server.start(timeout_s=600)
+    about = "{:,} rows".format(rows)
+    try:
+        report.add("history_startup", startup * 1000, "ms", None, "",
+                   "spawn -> listening line, %s" % about)
+        checks = (
+            ("history_metrics_7d", "/metrics", below(200, "ms")),
+            ("history_metrics_30d", "/metrics?days=30", below(200, "ms")),
+            ("history_queue", "/queue", None),
+            ("history_release", "/release?commit-sha=%s"
+             % hashlib.sha1(b"bench %d" % (rows // 2)).hexdigest(), None),
+        )
+        for name, path, target in checks:
+            times, body = timed_gets(server, path, 5)
+            if path == "/metrics?days=30":
+                counted = sum(m["count"] for m in body["metrics"])
+                if counted != rows:
+                    raise BenchError("/metrics?days=30 counted %d rows, %d inserted"
+                                     % (counted, rows))
+            report.add(name, median(times), "ms", target, "",
+                       "GET %s, %s, median of 5 (max %s ms)"
+                       % (path.split("?commit-sha=")[0], about, _number(max(times))))
+        report.add("rss_after_history", server.rss_mib(), "MiB", None, "",
+                   "VmRSS after those requests, %s" % about)
+    finally:
+        server.stop()
+
+
+# --- Command line ----------------------------------------------------------------------------
+
+
+def section(report: Report, name: str, measure, *args) -> bool:
+    """Run one measurement; a failure is recorded and the others still run."""
+    began = time.monotonic()
+    note("%s ..." % name)
+    try:
+        measure(*args)
+    except (BenchError, OSError, sqlite3.Error, subprocess.SubprocessError, ValueError,
+            KeyError, http.client.HTTPException) as exc:
+        report.failed(name, exc)
+        return False
+    note("%s done in %.1f s" % (name, time.monotonic() - began))
+    return True
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    tools = []
+    for argv in (["git", "--version"], ["wrk", "--version"]):
+        try:
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 timeout=10).stdout.decode(errors="replace").split("\n")[0]
+            tools.append(out.split(" [")[0].strip())  # wrk adds "[epoll] Copyright ..."
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "%d CPUs (%s), Python %s, %s" % (os.cpu_count() or 0, cpu,
+                                            sys.version.split()[0], ", ".join(tools))
+
+
+SECTIONS = ("service", "git", "history")
+
+
+def parse_args(argv: Optional[List[str]]):
+    parser = argparse.ArgumentParser(
+        description="Benchmark Releaser on loopback (see the module docstring).")
+    parser.add_argument("--quick", action="store_true",
+                        help="small repository, few samples, short load, 20k history rows")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="status load client (auto: wrk when installed)")
+    parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench-work"),
+                        help="where generated repositories are cached and runs happen "
+                             "(default: %(default)s)")
+    parser.add_argument("--releaser", default=os.path.join(HERE, "releaser.py"))
+    parser.add_argument("--pre-deploy", default=os.path.join(HERE, "pre-deploy.sh"))
+    parser.add_argument("--only", action="append", choices=SECTIONS,
+                        help="run only this part (may be given more than once)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run folder (server logs) for a look afterwards")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    args.releaser = os.path.abspath(args.releaser)
+    args.pre_deploy = os.path.abspath(args.pre_deploy)
+    settings = Settings.make(args.quick)
+    os.makedirs(args.work_dir, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix="run-", dir=args.work_dir)
+    CLEANUP.dirs.append(run_dir)
+    CLEANUP.keep = args.keep
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(sig, _interrupt)
+    report = Report()
+    began = time.monotonic()
+    print("# machine: %s" % machine_description(), flush=True)
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        note("the machine is busy (load average %.2f): figures will be noisy" % load_before)
+    status = 0
+    parts = args.only or SECTIONS
+    try:
+        small = repo_for(settings.small_repo, args.work_dir)
+        if "service" in parts:
+            section(report, "service (dispatch, completion, status load, memory)",
+                    measure_service, settings, small, args, run_dir, report)
+        if "git" in parts:
+            big = repo_for(settings.big_repo, args.work_dir)
+            section(report, "git preparation", measure_git, settings, big, args, run_dir,
+                    report)
+        if "history" in parts:
+            section(report, "long history", measure_history, settings, small, args, run_dir,
+                    report)
+    except KeyboardInterrupt:
+        note("interrupted; stopping the servers and removing %s" % run_dir)
+        status = 130
+    except BenchError as exc:
+        report.failed("setup", exc)
+    finally:
+        CLEANUP.run()
+    elapsed = time.monotonic() - began
+    print()
+    print("Summary (%s mode, %.0f s; load average %.2f before, %.2f after)"
+          % ("quick" if settings.quick else "full", elapsed, load_before, os.getloadavg()[0]))
+    print(report.table(), flush=True)
+    if settings.quick:
+        print("(quick mode: a small repository and few samples; the targets are meant for the "
+              "full run)")
+    if status == 0 and report.failures:
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
