@@ -265,6 +265,15 @@ def service(releaser):
     return releaser()
 
 
+@pytest.fixture(scope="module")
+def idle_service(tmp_path_factory):
+    """One service shared by a module's tests that never create a release (refusals)."""
+    tmp = tmp_path_factory.mktemp("idle")
+    service = Service(service_env(tmp, Repo(tmp / "repo")), str(tmp / "releaser.log"))
+    yield service
+    service.close()
+
+
 def start_and_expect_exit(env_overrides, tmp_path, repo):
     """Run releaser.py expecting it to refuse to start: (exit status, output)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASER_", "RAILWAY_"))}
@@ -563,7 +572,8 @@ class TestQueueRoute:
         ["a" * 40], "a" * 40, {"commitSha": "a" * 40 + "\n"},
         {"commitSha": "'; DROP TABLE release_log; --"},
     ])
-    def test_bad_requests_are_400_and_change_nothing(self, service, body):
+    def test_bad_requests_are_400_and_change_nothing(self, idle_service, body):
+        service = idle_service
         resp = service.request("POST", "/queue", body)
         assert resp.status == 400, resp
         assert "error" in resp.json()
@@ -607,8 +617,8 @@ class TestCancelRoute:
         ("/queue/../healthcheck", 400), ("/queue/%2e%2e%2f" + "a" * 40, 400),
         ("/queue/" + "a" * 40 + "/x", 400), ("/queue/" + "a" * 40 + "%00", 400),
     ])
-    def test_unknown_or_malformed_commits(self, service, path, status):
-        resp = service.request("DELETE", path)
+    def test_unknown_or_malformed_commits(self, idle_service, path, status):
+        resp = idle_service.request("DELETE", path)
         assert resp.status == status, resp
         assert "error" in resp.json()
 
