@@ -1679,9 +1679,7 @@ SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 class Request:
     """One request as the route handlers see it: query parameters, body, path argument."""
 
-    def __init__(self, method: str, path: str, query: str, body: bytes, path_arg: str):
-        self.method = method
-        self.path = path
+    def __init__(self, query: str, body: bytes, path_arg: str):
         self.body = body
         self.path_arg = path_arg
         self._query = query
@@ -2055,8 +2053,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             handler, path_arg = find_route(self.command, split.path)
             body = self._read_body()
             self.app.reaper.release(self.connection)  # a long-poll may now wait in peace
-            reply = handler(self.app, Request(self.command, split.path, split.query, body,
-                                              path_arg))
+            reply = handler(self.app, Request(split.query, body, path_arg))
             status, payload = reply[0], reply[1]
             headers = reply[2] if len(reply) > 2 else {}
         except ApiError as exc:
