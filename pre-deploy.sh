@@ -82,13 +82,25 @@ json_get() {
       printf "%s", out }' "$2"
 }
 
-# header NAME: the value of the last NAME header of the last answer; status: its HTTP status.
-header() {
-  awk -v n="$1" 'BEGIN { n = tolower(n) } { sub(/^[ \t]+/, ""); sub(/\r$/, ""); i = index($0, ":") }
-    i && tolower(substr($0, 1, i - 1)) == n { v = substr($0, i + 1); sub(/^[ \t]+/, "", v) }
-    END { printf "%s", v }' "$H"
+# read_answer: one pass over the headers of the last answer in $H sets status (its HTTP status)
+# and the headers this script reads: h_length, h_state, h_offset, h_start, h_attempt.
+read_answer() {
+  status='' h_length='' h_state='' h_offset='' h_start='' h_attempt=''
+  eval "$(awk 'function q(v,  out, i) { out = ""
+      while ((i = index(v, sq))) { out = out substr(v, 1, i - 1) sq "\\" sq sq; v = substr(v, i + 1) }
+      return sq out v sq }
+    BEGIN { sq = sprintf("%c", 39) }
+    { sub(/^[ \t]+/, ""); sub(/\r$/, "") }
+    /^HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2; len = st = off = start = att = ""; next }
+    { i = index($0, ":"); if (!i) next
+      n = tolower(substr($0, 1, i - 1)); v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
+      if (n == "content-length") len = v; else if (n == "x-release-state") st = v
+      else if (n == "x-log-offset") off = v; else if (n == "x-log-start") start = v
+      else if (n == "x-release-attempt") att = v }
+    END { printf "status=%s h_length=%s h_state=%s h_offset=%s h_start=%s h_attempt=%s\n",
+            q(s), q(len), q(st), q(off), q(start), q(att) }' "$H")"
 }
-http_status() { awk '{ sub(/^[ \t]+/, "") } /^HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2 } END { print s }' "$H"; }
+complaints() { awk 'NF { sub(/^bash: (line [0-9]+: )?/, ""); printf "%s%s", s, $0; s = "; " }' "$@"; }  # of a client
 
 with_timeout() { if [ -n "$TIMEOUT_CMD" ]; then timeout "$MAXT" "$@"; else "$@"; fi; }
 
@@ -136,19 +148,22 @@ request() {
   while :; do
     t0=$(now)
     : >"$H"; : >"$B"; : >"$E"
-    case $CLIENT in
-      curl) http_curl "$BASE$1" "${2:-}" ;;
+    why=''
+    case $CLIENT in  # curl also fails on an answer cut short of its Content-Length
+      curl) http_curl "$BASE$1" "${2:-}" || { why=$(complaints "$E"); why=${why:-curl failed}; } ;;
       gnuwget) http_gnuwget "$BASE$1" "${2:-}" ;;
       bbwget) http_bbwget "$BASE$1" "${2:-}" ;;
       bash) http_bash "$BASE$1" "${2:-}" ;;
     esac
-    status=$(http_status) len=''
-    case $status in 2??) len=$(header Content-Length) ;; esac  # busybox wget drops error bodies
-    if is_uint "$len" && [ "$len" -ne "$(wc -c <"$B")" ]; then status='' why="answer cut short"; fi
+    read_answer
+    case $status in 2??) is_uint "$h_length" || h_length='' ;; *) h_length='' ;; esac  # busybox wget drops error bodies
+    if [ "$CLIENT" != curl ] && [ -n "$h_length" ] && [ "$h_length" -ne "$(wc -c <"$B")" ]; then
+      why="answer cut short"
+    fi
+    [ -z "$why" ] || status=''
     case $status in
       5?? | 408 | 429) why="HTTP $status$(err=$(json_get error "$B"); [ -z "$err" ] || printf ': %s' "$err")" ;;
-      '') [ -n "$len" ] || why=$(awk 'NF { sub(/^bash: (line [0-9]+: )?/, ""); printf "%s%s", s, $0; s = "; " }' "$E" "$H")
-          why=${why:-no answer} ;;
+      '') why=${why:-$(complaints "$E" "$H")}; why=${why:-no answer} ;;
       *) [ -z "$down_since" ] || down_total=$((down_total + t0 - down_since))
          down_since='' delay=1; return 0 ;;
     esac
@@ -212,19 +227,18 @@ follow() {  # long-poll the logs of one attempt until it is final, printing new 
   offset=0 attempt='' prev=''
   while :; do
     q="commit-sha=$SHA&offset=$offset&wait=$WAIT${attempt:+&attempt=$attempt}"
-    t0=$(now)
     request "/release/logs?$q"
     case $status in
       200) ;;
       404) die 3 "the release record of $SHA vanished from the releaser; not queuing it again" ;;
       *) fail_fast "GET /release/logs" ;;
     esac
-    state=$(header X-Release-State) next=$(header X-Log-Offset) start=$(header X-Log-Start)
-    [ -n "$attempt" ] || { attempt=$(header X-Release-Attempt); is_uint "$attempt" || attempt=''; }
+    state=$h_state next=$h_offset start=$h_start
+    [ -n "$attempt" ] || { attempt=$h_attempt; is_uint "$attempt" || attempt=''; }
     [ "$state" = "$prev" ] || case $state in queued | running) say "release is $state (attempt ${attempt:-?})" ;; esac
     prev=$state
     if is_uint "$start" && [ "$start" -gt "$offset" ]; then say "(output before byte $start was dropped by the releaser)"; fi
-    size=$(wc -c <"$B"); size=$((size + 0))
+    size=$h_length; [ -n "$size" ] || { size=$(wc -c <"$B"); size=$((size + 0)); }
     show "$B"
     is_uint "$next" || next=$((offset + size))
     case $state in
