@@ -1367,6 +1367,60 @@ def long_polls(sha):
     return found
 
 
+class AnswerCuttingProxy:
+    """A loopback proxy in front of a releaser, one request per connection, that passes on
+    the first log answer holding output without its last byte and then closes the
+    connection: an answer cut short by a lost connection."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn):
+        with conn, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+            request = _read_http_message(conn)
+            upstream.sendall(request)
+            answer = _read_http_message(upstream)
+            if (request.startswith(b"GET /release/logs") and not answer.endswith(b"\r\n\r\n")
+                    and not self.cut.is_set()):
+                self.cut.set()
+                answer = answer[:-1]
+            conn.sendall(answer)
+
+
+def _read_http_message(sock):
+    """One HTTP message's bytes: its head, then as many as its Content-Length says."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    length = re.search(r"(?im)^content-length:\s*(\d+)", head)
+    size = len(head) + 4 + (int(length.group(1)) if length else 0)
+    while len(data) < size:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def releases_of(service, sha):
     return service.db("SELECT attempt, release_status FROM release_log WHERE git_commit_sha = ?"
                       " ORDER BY attempt", (sha,))
@@ -1789,6 +1843,22 @@ class TestPreDeployHttpClients:
         assert "already ended: failed: release command exited with status 4" in script.output
         assert "not re-running it" in script.output
         assert releases_of(service, sha) == [(1, "failed")]  # it never sends "retry"
+
+    def test_each_client_retries_an_answer_cut_short_and_prints_the_output_once(
+            self, releaser, repo, predeploy, tmp_path, client):
+        service = releaser()
+        proxy = AnswerCuttingProxy(service.port)
+        try:
+            sha = repo.commit('echo "all of the output"')
+            script = predeploy("http://127.0.0.1:%d" % proxy.port, sha,
+                               shell=shell_for(client), PATH=toolbox(tmp_path, client))
+            assert script.wait() == 0, script.output
+        finally:
+            proxy.close()
+        assert proxy.cut.is_set()
+        assert "releaser not reachable (" in script.stdout  # then retried after 1 s
+        assert script.stdout.count("all of the output") == 1, script.stdout
+        assert "release for %s succeeded" % sha in script.stdout
 
     def test_each_client_fails_fast_on_a_wrong_key_printing_no_key(self, releaser, repo,
                                                                    predeploy, tmp_path, client):
