@@ -1978,12 +1978,15 @@ def open_connections(service, count, baseline, make=None):
     return opened
 
 
-def closed_by_server(sock):
-    """True once the server has closed `sock` (EOF or reset); reads what it sent meanwhile."""
+def closed_by_server(sock, received=None):
+    """True once the server has closed `sock` (EOF or reset); reads what it sent meanwhile
+    (into the bytearray `received`, if given)."""
     sock.setblocking(False)
     try:
         while True:
             data = sock.recv(65536)
+            if received is not None:
+                received += data
             if not data:
                 return True
     except BlockingIOError:
@@ -2393,10 +2396,10 @@ class TestLoad:
 
     def test_a_client_sending_its_request_slowly_is_cut_off_at_the_request_deadline(
             self, releaser, repo, tmp_path):
-        # Depends on: ConnectionReaper (RELEASER_REQUEST_TIMEOUT_MS) bounding the whole
-        # request, which the per-read socket timeout (30 s) cannot: every dribbled byte resets
-        # that. And on _handle releasing the connection from the reaper once the request is
-        # read, so a long-poll longer than the deadline is not cut off.
+        # Depends on: _RequestReader's deadline (RELEASER_REQUEST_TIMEOUT_MS) bounding the
+        # whole request, which the per-read socket timeout (30 s) cannot: every dribbled byte
+        # resets that. And on _handle lifting the deadline once the request is read, so a
+        # long-poll longer than the deadline is not cut off.
         service = releaser(RELEASER_REQUEST_TIMEOUT_MS="1000", RELEASER_RELEASE_COMMAND=GATED)
         sha = repo.commit()
         service.queue(sha)
@@ -2410,6 +2413,7 @@ class TestLoad:
                               b"\r\n\r\n" % len(body))
             head = b"GET /healthcheck HTTP/1.1\r\nX-Slow: " + b"z" * 10000
             sent = {"head": 0, "body": 0}
+            received = {"head": bytearray(), "body": bytearray(), "idle": bytearray()}
 
             def dribbled_until_closed():
                 for name, sock, data in (("head", slow_head, head), ("body", slow_body, body)):
@@ -2419,10 +2423,14 @@ class TestLoad:
                             sent[name] += 1
                         except OSError:
                             sent[name] = None  # closed: stop sending
-                return all(closed_by_server(s) for s in (slow_head, slow_body, idle))
+                return all(closed_by_server(sock, received[name]) for name, sock in
+                           (("head", slow_head), ("body", slow_body), ("idle", idle)))
 
             wait_for(dribbled_until_closed, 10, "the server to close the slow connections")
             resp = long_poll.result(10)
+        assert parse_response(bytes(received["head"])).status == 408
+        assert parse_response(bytes(received["body"])).status == 408
+        assert received["idle"] == b""  # an idle keep-alive connection is just closed
         assert resp.status == 200 and resp.json()["state"] == "running"
         assert service.db("SELECT COUNT(*) FROM release_log") == [(1,)]  # slow POST: nothing
         assert service.get("/healthcheck").status == 200
@@ -2783,6 +2791,23 @@ class TestHostileInput:
         assert 400 <= parse_response(answer).status < 500
         assert service.state(queued).json()["state"] == "queued"
         assert service.db("SELECT COUNT(*) FROM release_log") == rows
+
+    @pytest.mark.parametrize("cut", ["in the request line", "in the headers"])
+    def test_a_request_whose_head_is_cut_short_changes_nothing(self, gated, cut):
+        # Depends on: parse_request refusing a head that the input ended inside (http.server
+        # alone acts on whatever it read: a DELETE without its headers is still a DELETE).
+        service, repo = gated
+        queued = repo.commit()
+        assert service.queue(queued).status == 202
+        head = "DELETE /queue/%s HTTP/1.1" % queued
+        if cut == "in the headers":
+            head += "\r\nHost: releaser\r\nX-Cut: sho"
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(head.encode())
+            sock.shutdown(socket.SHUT_WR)  # the client went away mid-head
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        assert parse_response(answer).status == 400, answer
+        assert service.state(queued).json()["state"] == "queued"
 
     def test_a_request_head_of_megabytes_is_refused_with_431(self, service, repo):
         # Depends on: a bound on the whole header block (parse_request), which http.client's
