@@ -1082,7 +1082,7 @@ class Workspace:
         backoff, rebuild, earlier = 1.0, False, None
         while True:
             try:
-                self._ensure_cache(rebuild)
+                self._ensure_cache(rebuild, object_format(sha))
                 if not self._has_release_ref(sha) or self._history_missing():
                     self._fetch(sha, deadline, hurry)
                 return self._lay_out_tree(sha, marker, deadline, hurry)
@@ -1153,10 +1153,16 @@ class Workspace:
         os.replace(building, path)
         return path
 
-    def _ensure_cache(self, rebuild: bool) -> None:
-        head = os.path.join(self.cache, "HEAD")
-        if rebuild or not (os.path.isfile(head) and os.path.isdir(
-                os.path.join(self.cache, "objects"))):
+    def _ensure_cache(self, rebuild: bool, names: str) -> None:
+        """A usable cache whose object names are `names` (sha1 or sha256): a repository
+        holds one kind only, so a commit named the other way means a new repository."""
+        usable = os.path.isfile(os.path.join(self.cache, "HEAD")) and os.path.isdir(
+            os.path.join(self.cache, "objects"))
+        if usable and self._cache_object_format() != names:
+            log("the commit has a %s name, the cached clone holds %s ones" % (
+                names, self._cache_object_format()))
+            rebuild = True
+        if rebuild or not usable:
             if os.path.exists(self.cache):
                 log("re-creating the cached clone in %s" % self.cache)
                 with self._cache_lock:
@@ -1164,12 +1170,22 @@ class Workspace:
             os.makedirs(self.config.work_dir, exist_ok=True)
             building = self.cache + ".new"
             remove_tree(building)
-            rc, out = self._git(["init", "--quiet", "--bare", building], time.monotonic() + 60,
-                                threading.Event())
+            kind = ["--object-format=sha256"] if names == "sha256" else []
+            rc, out = self._git(["init", "--quiet", "--bare"] + kind + [building],
+                                time.monotonic() + 60, threading.Event())
             if rc != 0:
                 raise GitError("could not create the cached clone in %s: %s"
                                % (self.cache, out))
             os.rename(building, self.cache)  # whole or absent: a crash leaves only ".new"
+
+    def _cache_object_format(self) -> str:
+        try:
+            with open(os.path.join(self.cache, "config")) as f:
+                text = f.read()
+        except OSError:
+            return "sha1"
+        return "sha256" if re.search(r"(?im)^\s*objectformat\s*=\s*sha256\s*$", text) \
+            else "sha1"
 
     def _has_commit(self, sha: str, hurry: threading.Event) -> bool:
         rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],
@@ -1206,6 +1222,9 @@ class Workspace:
                                hurry)
         if rc == 0:
             return
+        if "mismatched algorithms" in by_sha:  # a SHA-1 name for a SHA-256 repository or back
+            raise GitError("commit %s cannot be in the repository %s: %s"
+                           % (sha, url, _last_line(by_sha)), final=True)
         # The server would not send a commit by SHA: fetch every branch and tag instead.
         rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
                                            "+refs/tags/*:refs/tags/*"], deadline, hurry)
@@ -1226,27 +1245,46 @@ class Workspace:
         os.makedirs(self.trees, exist_ok=True)
         tree = os.path.join(self.trees, "%s-%s" % (sha[:12], marker[:8]))
         remove_tree(tree)
-        rc, out = self._git(["-c", "init.defaultBranch=release", "init", "--quiet",
-                             "--template=", tree], deadline, hurry)  # no sample hooks to copy
-        if rc == 0:
-            git_dir = os.path.join(tree, ".git")
-            with open(os.path.join(git_dir, "objects", "info", "alternates"), "w") as f:
-                f.write(os.path.join(os.path.abspath(self.cache), "objects") + "\n")
-            shallow = os.path.join(self.cache, "shallow")
-            if os.path.exists(shallow):
-                shutil.copyfile(shallow, os.path.join(git_dir, "shallow"))
-            # What `git remote add origin <url>` writes, without another git process.
-            with open(os.path.join(git_dir, "config"), "a") as f:
-                f.write('[remote "origin"]\n\turl = %s\n\tfetch = '
-                        '+refs/heads/*:refs/remotes/origin/*\n'
-                        % _git_config_value(self.config.public_git_url))
-        if rc == 0:
-            rc, out = self._git(["-c", "advice.detachedHead=false", "checkout", "--quiet",
-                                 "--detach", sha], deadline, hurry, cwd=tree)
+        try:
+            self._make_tree_repository(tree, object_format(sha))
+        except OSError as exc:
+            remove_tree(tree)
+            raise GitError("could not create the release tree %s: %s" % (tree, exc))
+        rc, out = self._git(["-c", "advice.detachedHead=false", "checkout", "--quiet",
+                             "--detach", sha], deadline, hurry, cwd=tree)
         if rc != 0:
             remove_tree(tree)
             raise GitError("could not check out commit %s: %s" % (sha, _last_line(out)))
         return tree
+
+
+    def _make_tree_repository(self, tree: str, names: str) -> None:
+        """What `git init` and `git remote add origin <url>` write (see gitrepository-layout),
+        without two git processes: an empty repository whose objects are the cache's
+        (alternates), shallow where the cache is, with `origin` free of credentials."""
+        git_dir = os.path.join(tree, ".git")
+        for folder in ("objects/info", "refs/heads", "refs/tags"):
+            os.makedirs(os.path.join(git_dir, folder))
+        with open(os.path.join(git_dir, "HEAD"), "w") as f:
+            f.write("ref: refs/heads/release\n")  # unborn until the detached checkout
+        with open(os.path.join(git_dir, "config"), "w") as f:
+            f.write("[core]\n\trepositoryformatversion = %d\n\tbare = false\n"
+                    % (1 if names == "sha256" else 0))
+            if names == "sha256":
+                f.write("[extensions]\n\tobjectformat = sha256\n")
+            f.write('[remote "origin"]\n\turl = %s\n\tfetch = '
+                    '+refs/heads/*:refs/remotes/origin/*\n'
+                    % _git_config_value(self.config.public_git_url))
+        with open(os.path.join(git_dir, "objects", "info", "alternates"), "w") as f:
+            f.write(os.path.join(os.path.abspath(self.cache), "objects") + "\n")
+        shallow = os.path.join(self.cache, "shallow")
+        if os.path.exists(shallow):
+            shutil.copyfile(shallow, os.path.join(git_dir, "shallow"))
+
+
+def object_format(sha: str) -> str:
+    """The kind of object names a commit SHA is: sha1 (40 digits) or sha256 (64)."""
+    return "sha256" if len(sha) == 64 else "sha1"
 
 
 #: What git prints after "Could not read from remote repository.": advice, not a reason.

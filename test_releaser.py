@@ -82,10 +82,10 @@ def pid_alive(pid):
 class Repo:
     """A real git repository. Each commit's release runs its own `release.sh`."""
 
-    def __init__(self, path):
+    def __init__(self, path, object_format="sha1"):
         self.path = str(path)
         os.makedirs(self.path)
-        self.git("init", "--quiet", "--initial-branch=main")
+        self.git("init", "--quiet", "--initial-branch=main", "--object-format=" + object_format)
 
     def git(self, *args):
         return subprocess.run(
@@ -954,6 +954,25 @@ class TestRunningReleases:
         assert body["state"] == "failed"
         assert body["details"]["error"].startswith("commit %s not found in the repository"
                                                    % sha)
+
+    def test_a_sha256_repository_is_released_and_a_sha1_name_for_it_fails_at_once(
+            self, releaser, tmp_path):
+        repo = Repo(tmp_path / "repo256", object_format="sha256")
+        service = releaser(RELEASER_GIT_URL=repo.path)
+        sha = repo.commit('test "$(git rev-parse HEAD)" = "$RELEASER_GIT_COMMIT_SHA"; echo ok')
+        assert len(sha) == 64
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "success", (body, service.logs(sha).body)
+        wrong = "ab" * 20  # a SHA-1 name: never in a SHA-256 repository, so no retrying
+        service.queue(wrong)
+        body = service.wait_final(wrong, timeout=10)
+        assert body["state"] == "failed"
+        assert body["details"]["error"].startswith(
+            "commit %s cannot be in the repository %s" % (wrong, repo.path))
+        later = repo.commit("echo later")  # the cache is made again for SHA-256 names
+        service.queue(later)
+        assert service.wait_final(later)["state"] == "success"
 
     def test_an_unreachable_repository_is_retried_until_the_timeout(self, releaser, tmp_path):
         service = releaser(RELEASER_GIT_URL=str(tmp_path / "no-such-repo"),
