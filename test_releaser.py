@@ -196,6 +196,11 @@ class Service:
         query = "".join("&%s=%s" % item for item in params.items())
         return self.get("/release/logs?commit-sha=%s%s" % (sha, query))
 
+    def wait_output(self, sha, text, timeout=30):
+        """Long-poll until the commit's output holds `text` (bytes)."""
+        wait_for(lambda: text in self.logs(sha, wait=5).body, timeout,
+                 "the release to print %r" % text)
+
     # -- the database, read directly
 
     def db(self, sql, args=()):
@@ -1188,7 +1193,7 @@ class TestShutdown:
         service = releaser(RELEASER_SHUTDOWN_GRACE_MS="600000", RELEASER_KILL_GRACE_MS="300")
         sha = repo.commit("echo started; sleep 600")
         service.queue(sha)
-        service.logs(sha, wait=10)
+        service.wait_output(sha, b"started\n")
         service.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: "running release has" in service.log(), 10, "the grace to begin")
         assert service.terminate(signal.SIGINT, timeout=20) == 0
@@ -1199,7 +1204,7 @@ class TestShutdown:
         assert "WARNING: on Railway without a volume" in service.log()
         sha = repo.commit("echo started; sleep 600")
         service.queue(sha)
-        service.logs(sha, wait=10)
+        service.wait_output(sha, b"started\n")
         service.proc.send_signal(signal.SIGTERM)
         assert service.proc.wait(20) == 0
         assert "has 1 s to finish" in service.log()
