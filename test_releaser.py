@@ -1281,6 +1281,14 @@ class TestPackaging:
                                 timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
 
+    def test_ci_runs_the_test_command_the_readme_opens_with(self):
+        with open(os.path.join(HERE, "README.md")) as f:
+            readme = f.read()
+        with open(os.path.join(HERE, ".ci", "run")) as f:
+            ci_command = f.read().strip().splitlines()[-1]
+        first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+        assert ci_command in first_block.splitlines()
+
     def test_every_variable_releaser_py_reads_is_documented(self):
         source = open(RELEASER).read()
         readme = open(os.path.join(HERE, "README.md")).read()
