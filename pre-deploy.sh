@@ -86,7 +86,7 @@ json_get() {
 # and the headers this script reads: h_length, h_state, h_offset, h_start, h_attempt.
 read_answer() {
   status='' h_length='' h_state='' h_offset='' h_start='' h_attempt=''
-  eval "$(awk 'function q(v,  out, i) { out = ""
+  eval "$(LC_ALL=C awk 'function q(v,  out, i) { out = ""; v = substr(v, 1, 200)  # ours are short
       while ((i = index(v, sq))) { out = out substr(v, 1, i - 1) sq "\\" sq sq; v = substr(v, i + 1) }
       return sq out v sq }
     BEGIN { sq = sprintf("%c", 39) }

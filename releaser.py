@@ -1025,18 +1025,20 @@ class GitError(ReleaserError):
 class Workspace:
     """The cached clone and the release trees under RELEASER_WORK_DIR.
 
-    `cache.git` is a bare repository: each release fetches just its commit into it (shallow,
-    RELEASER_GIT_DEPTH deep, by SHA; a full fetch when the server refuses that) and keeps it
-    under refs/releases/<sha>, so that git's housekeeping never takes it for garbage. Each attempt then gets a fresh tree in `trees/`: a new repository that
-    borrows the cache's objects (git alternates) and checks the commit out detached, with
-    `origin` set to the URL without credentials. A release can do anything to its tree
-    without touching the cache. A cache that git cannot use is deleted and made again.
-    Credentials reach git only through its environment, never its command line or config.
+    `cache.git` is a bare repository (`cache-sha256.git` for SHA-256 repositories): each
+    release fetches just its commit into it (shallow, RELEASER_GIT_DEPTH deep, by SHA; a full
+    fetch when the server refuses that) and keeps it under refs/releases/<sha>, so that git's
+    housekeeping never takes it for garbage. Each attempt then gets a fresh tree in `trees/`:
+    a new repository that borrows the cache's objects (git alternates) and checks the commit
+    out detached, with `origin` set to the URL without credentials. A release can do
+    anything to its tree without touching the cache. A cache that git cannot use is deleted
+    and made again. Credentials reach git only through its environment, never its command
+    line or config.
     """
 
     def __init__(self, config: Config):
         self.config = config
-        self.cache = os.path.join(config.work_dir, "cache.git")
+        self.cache = self._cache_path("sha1")  # the cache of the commit being prepared
         self.trees = os.path.join(config.work_dir, "trees")
         self._secrets = config.secrets()
         self._cache_lock = threading.Lock()  # housekeeping vs. re-creating the cache
@@ -1063,9 +1065,10 @@ class Workspace:
         """git's own housekeeping of the cache (packing loose objects when there are many),
         kept off the path from POST /queue to the command's start: the worker's tree cleaner
         runs it after a release (git's own locks keep it safe beside the next fetch)."""
+        cache = self.cache
         with self._cache_lock:
-            if os.path.isdir(self.cache):
-                self._git(["--git-dir", self.cache, "-c", "gc.autoDetach=false", "gc", "--auto",
+            if os.path.isdir(cache):
+                self._git(["--git-dir", cache, "-c", "gc.autoDetach=false", "gc", "--auto",
                            "--quiet"], time.monotonic() + 600, threading.Event())
 
     def remove_leftover_trees(self) -> None:
@@ -1080,9 +1083,11 @@ class Workspace:
         not have fails at once (GitError with final=True).
         """
         backoff, rebuild, earlier = 1.0, False, None
+        names = object_format(sha)
+        self.cache = self._cache_path(names)
         while True:
             try:
-                self._ensure_cache(rebuild, object_format(sha))
+                self._ensure_cache(rebuild, names)
                 if not self._has_release_ref(sha) or self._history_missing():
                     self._fetch(sha, deadline, hurry)
                 return self._lay_out_tree(sha, marker, deadline, hurry)
@@ -1153,15 +1158,16 @@ class Workspace:
         os.replace(building, path)
         return path
 
+    def _cache_path(self, names: str) -> str:
+        # A repository holds object names of one kind: a cache for each, so that a SHA of
+        # the wrong kind (a typo) fails its fetch without costing the other cache anything.
+        return os.path.join(self.config.work_dir,
+                            "cache.git" if names == "sha1" else "cache-%s.git" % names)
+
     def _ensure_cache(self, rebuild: bool, names: str) -> None:
-        """A usable cache whose object names are `names` (sha1 or sha256): a repository
-        holds one kind only, so a commit named the other way means a new repository."""
+        """A usable cache (of `names`, sha1 or sha256, object names) at self.cache."""
         usable = os.path.isfile(os.path.join(self.cache, "HEAD")) and os.path.isdir(
             os.path.join(self.cache, "objects"))
-        if usable and self._cache_object_format() != names:
-            log("the commit has a %s name, the cached clone holds %s ones" % (
-                names, self._cache_object_format()))
-            rebuild = True
         if rebuild or not usable:
             if os.path.exists(self.cache):
                 log("re-creating the cached clone in %s" % self.cache)
@@ -1177,15 +1183,6 @@ class Workspace:
                 raise GitError("could not create the cached clone in %s: %s"
                                % (self.cache, out))
             os.rename(building, self.cache)  # whole or absent: a crash leaves only ".new"
-
-    def _cache_object_format(self) -> str:
-        try:
-            with open(os.path.join(self.cache, "config")) as f:
-                text = f.read()
-        except OSError:
-            return "sha1"
-        return "sha256" if re.search(r"(?im)^\s*objectformat\s*=\s*sha256\s*$", text) \
-            else "sha1"
 
     def _has_commit(self, sha: str, hurry: threading.Event) -> bool:
         rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],

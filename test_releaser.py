@@ -960,7 +960,7 @@ class TestRunningReleases:
         assert body["details"]["error"].startswith("commit %s not found in the repository"
                                                    % sha)
 
-    def test_a_sha256_repository_is_released_and_a_sha1_name_for_it_fails_at_once(
+    def test_a_sha256_repository_is_released_and_a_sha1_name_for_it_fails_alone(
             self, releaser, tmp_path):
         repo = Repo(tmp_path / "repo256", object_format="sha256")
         service = releaser(RELEASER_GIT_URL=repo.path)
@@ -975,9 +975,14 @@ class TestRunningReleases:
         assert body["state"] == "failed"
         assert body["details"]["error"].startswith(
             "commit %s cannot be in the repository %s" % (wrong, repo.path))
-        later = repo.commit("echo later")  # the cache is made again for SHA-256 names
+        later = repo.commit("echo later")
         service.queue(later)
         assert service.wait_final(later)["state"] == "success"
+        # The wrong kind of name cost the SHA-256 cache nothing: it still holds the first.
+        cache = os.path.join(os.path.dirname(service.db_path), "releaser-work",
+                             "cache-sha256.git")
+        assert os.path.exists(os.path.join(cache, "refs", "releases", sha))
+        assert "re-creating the cached clone" not in service.log()
 
     def test_an_unreachable_repository_is_retried_until_the_timeout(self, releaser, tmp_path):
         service = releaser(RELEASER_GIT_URL=str(tmp_path / "no-such-repo"),
