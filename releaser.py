@@ -496,6 +496,7 @@ class Store:
         self._readers: "queue.SimpleQueue[Optional[sqlite3.Connection]]" = queue.SimpleQueue()
         for _ in range(self.READERS):
             self._readers.put(None)
+        self._closed = False
         self._changed = threading.Condition()
         self.version = 0
         try:
@@ -514,14 +515,20 @@ class Store:
         return db
 
     def close(self) -> None:
-        """Close every connection; waits for reads in progress to give theirs back."""
+        """Close every connection: those in the pool now, and those in use as they come
+        back. A straggling request still reads, on a connection of its own for that read."""
         with self._write_lock:
+            self._closed = True
+            idle = []
             for _ in range(self.READERS):
-                db = self._readers.get()
+                try:
+                    idle.append(self._readers.get_nowait())
+                except queue.Empty:
+                    break
+            for db in idle:
                 if db is not None:
                     db.close()
-            for _ in range(self.READERS):
-                self._readers.put(None)  # a straggling request must not wait forever
+                self._readers.put(None)
             self._db.close()
 
     # -- transactions and change notification
@@ -555,6 +562,9 @@ class Store:
                 except sqlite3.Error:
                     db.close()
                     db = None  # the slot opens a fresh connection next time
+            if db is not None and self._closed:
+                db.close()  # the store was closed meanwhile: nothing is left open
+                db = None
             self._readers.put(db)
 
     def wake_waiters(self) -> None:
@@ -1724,6 +1734,8 @@ class ApiError(ReleaserError):
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together (http.client allows 100 x 64 KiB)
+TOO_SLOW = ("The request was not sent in time (RELEASER_REQUEST_TIMEOUT_MS for all of it, "
+            "30 s of silence at most)")
 MAX_WAIT_S = 60
 SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
@@ -2071,6 +2083,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away mid-request
 
     def parse_request(self):
+        if not self.raw_requestline.endswith(b"\n"):  # before http.server judges a fragment
+            self.command, self.requestline = None, ""
+            return self._refuse_cut_short()
         rfile = self.rfile
         self.rfile = head = _BoundedHeaderReader(rfile, MAX_HEADER_BYTES)
         try:
@@ -2080,13 +2095,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.rfile = rfile
         # http.server would act on a request whose head the input cut short (the client
         # went away, or ran out of time): a DELETE without its headers is still a DELETE.
-        if not (self.raw_requestline.endswith(b"\n") and head.complete):
-            if self._input.timed_out:
-                self.send_error(HTTPStatus.REQUEST_TIMEOUT, "The request was not complete "
-                                "within %d ms" % self.app.config.request_timeout_ms)
-            else:
-                self.send_error(HTTPStatus.BAD_REQUEST, "The request ended inside its head")
-            return False
+        if not head.complete:
+            return self._refuse_cut_short()
         # http.client ends the header block at a line it cannot parse (no colon, a space
         # before the colon) and folds continuation lines into the previous value, silently
         # dropping what follows, Content-Length included: the body would then be read as a
@@ -2095,6 +2105,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.BAD_REQUEST, "The request headers are malformed")
             return False
         return True
+
+    def _refuse_cut_short(self) -> bool:
+        if self._input.timed_out:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT, TOO_SLOW)
+        else:
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request ended inside its head")
+        return False
 
     def __getattr__(self, name):
         # http.server looks up do_<METHOD>: every method is ours to answer, so that the API
@@ -2170,8 +2187,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             if self._input.timed_out:
-                raise ApiError(408, "The request was not complete within %d ms"
-                               % self.app.config.request_timeout_ms)
+                raise ApiError(408, TOO_SLOW)
             raise ApiError(400, "The request body ended before Content-Length bytes")
         return body
 

@@ -425,6 +425,29 @@ class TestConfiguration:
 
 
 class TestStorage:
+    def test_closing_the_store_does_not_wait_for_busy_readers(self, tmp_path):
+        # Depends on: Store.close taking only the idle connections and closing the others
+        # as they come back (a reader that gives its connection back and takes one again
+        # at once could otherwise keep close(), and with it every write, waiting forever).
+        store = releaser_py.Store(str(tmp_path / "database.sqlite"))
+        stop = threading.Event()
+
+        def read_until_stopped():
+            while not stop.is_set():
+                store.health()
+
+        readers = [threading.Thread(target=read_until_stopped, daemon=True) for _ in range(2)]
+        for thread in readers:
+            thread.start()
+        closer = threading.Thread(target=store.close, daemon=True)
+        closer.start()
+        closer.join(10)
+        closed = not closer.is_alive()
+        stop.set()
+        for thread in readers:
+            thread.join(10)
+        assert closed
+
     def test_the_schema_allows_one_running_attempt_and_one_queue_entry_per_commit(
             self, service, repo):
         sha = repo.commit()
