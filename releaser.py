@@ -479,8 +479,9 @@ class Store:
     so the schema's invariants (one running attempt, a commit queued at most once, an attempt
     leaving the queue in the transaction that runs or cancels it) hold across threads and
     processes. Reads use a small pool of their own connections (WAL lets them run beside a
-    write), at most READERS at a time. Every committed change bumps `version` and wakes the threads waiting in
-    `wait_for_change`, which is how long-polls learn of news without reading in a loop.
+    write), at most READERS at a time. Every committed change bumps `version` and wakes the
+    threads waiting in `wait_for_change`, which is how long-polls learn of news without
+    reading in a loop.
     """
 
     BUSY_TIMEOUT_MS = 2000
@@ -1389,8 +1390,8 @@ class OutputRelay:
     """Turns raw command output into what is kept and shown.
 
     Masks known secrets (holding back only an ending that could begin a secret, so that one
-    split across two reads is still caught and quiet output is not delayed), appends to the live tail, and writes the service's
-    log with each line tagged by the short SHA. Never holds a whole line: a 100 MB line
+    split across two reads is still caught and quiet output is not delayed), appends to the
+    live tail, and writes the service's log with each line tagged by the short SHA. Never holds a whole line: a 100 MB line
     passes through in pieces.
     """
 
