@@ -8,7 +8,20 @@ in a clean checkout of that commit, and tells every waiting service whether it s
 that no service deploys past a release that did not succeed.
 
 Run it:   RELEASER_GIT_URL=... RELEASER_RELEASE_COMMAND=... python3 releaser.py
-Standard library only, Python 3.9+. README.md documents every variable and route.
+Standard library only, Python 3.9+. README.md documents every variable and route; in brief:
+
+    RELEASER_GIT_URL, RELEASER_RELEASE_COMMAND   required: the repository, the command
+    RELEASER_API_KEY      required beyond loopback (Bearer / X-API-Key), unless
+                          RELEASER_INSECURE_NO_AUTH=1
+    PORT (8080), HOST (:: dual stack), SQLITE_DB_PATH (database.sqlite), RELEASER_WORK_DIR,
+    RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
+    RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
+    RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, and from Railway
+    RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
+
+    GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
+    GET /queue                GET /release?commit-sha=&wait=        GET /metrics?days=
+    GET /release/logs?commit-sha=&attempt=&offset=&wait=           POST /cleanup {"days"}
 
 States of one release attempt:
 
@@ -136,7 +149,8 @@ class Config:
 
     `git_url` may carry credentials: use `public_git_url` for anything a person or a release
     can see. `release_env` is the environment a release command starts from: the service's
-    own, minus every secret.
+    own minus the secret variables, RELEASER_RELEASE_COMMAND and any variable whose value
+    holds a secret, with RELEASER_GIT_URL replaced by the public URL.
     """
 
     git_url: str
@@ -241,6 +255,7 @@ class Config:
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
             release_env=types.MappingProxyType({}),
         )
+        # Second step: which values are secret is the config's own knowledge (secrets()).
         secrets = config.secrets()
         release_env = {
             k: v for k, v in environ.items()
@@ -332,6 +347,10 @@ def mask_secrets(text: str, secrets: List[str]) -> str:
 
 
 # --- Storage ---------------------------------------------------------------------------------
+#
+# Store is the only place with SQL. The schema itself keeps the invariants (one running
+# attempt, a commit queued once, final states with an end time), so no code path above it
+# can break them; every change is one BEGIN IMMEDIATE transaction.
 
 
 class Status:
@@ -362,7 +381,7 @@ CREATE TABLE release_log (
     ended_at INTEGER,
     exit_code INTEGER,
     error TEXT,
-    pgid INTEGER,                             -- the release command's process group
+    pgid INTEGER,                             -- the command's process group, for people
     attempt_marker TEXT,                      -- RELEASER_ATTEMPT_ID, set just before the command starts
     output_tail BLOB NOT NULL DEFAULT x'',    -- the last RELEASER_LOG_TAIL_BYTES of output
     output_bytes INTEGER NOT NULL DEFAULT 0,  -- all output ever produced, in bytes
@@ -403,7 +422,8 @@ UNION ALL SELECT 'timeout', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM 
     WHERE release_status = 'timeout' AND created_at >= :since
 """
 
-#: The columns of a release's record that status answers need (never the output tail).
+#: The columns of a release's record that status answers need (never the output tail), in
+#: the order of Release's fields: Store._release builds one from a row by position.
 RELEASE_COLUMNS = """r.id, r.git_commit_sha, r.attempt, r.release_status, r.created_at,
     r.updated_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt_marker,
     r.output_bytes,
@@ -550,7 +570,8 @@ class Store:
 
     @contextmanager
     def reading(self):
-        """A connection for reads only, from the pool (one consistent snapshot inside)."""
+        """A connection for reads only, from the pool. Each statement sees its own snapshot:
+        BEGIN explicitly where several reads must agree (queue_snapshot)."""
         db = self._readers.get()
         try:
             if db is None:
@@ -908,8 +929,8 @@ def process_group_exists(pgid: int) -> bool:
 def stop_process_group(pgid: int, grace_s: float,
                        leader: Optional[subprocess.Popen] = None,
                        hurry: Optional[threading.Event] = None) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds, or at once
-    when `hurry` is set (the service must stop now).
+    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds, or at most
+    1 s after `hurry` is set (the service must stop now).
 
     `leader` is our child that leads the group: it is reaped as it dies (a zombie still
     counts as a member of its group) and waited for at the end.
@@ -993,7 +1014,8 @@ RAN_OUT_OF_TIME = "did not finish within the release timeout"
 
 
 class Interrupted(ReleaserError):
-    """The service is stopping and told this work to end now."""
+    """This attempt's command has not started and must not start now (the service is
+    stopping, or its start could not be recorded): it goes back to the head of the queue."""
 
 
 def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], deadline: float,
@@ -1049,7 +1071,9 @@ class Workspace:
 
     def __init__(self, config: Config):
         self.config = config
-        self.cache = self._cache_path("sha1")  # the cache of the commit being prepared
+        # The cache of the commit being prepared: prepare() points it at the cache for the
+        # commit's kind of names; the tree-cleaner thread reads it once per tidy_cache().
+        self.cache = self._cache_path("sha1")
         self.trees = os.path.join(config.work_dir, "trees")
         self._secrets = config.secrets()
         self._cache_lock = threading.Lock()  # housekeeping vs. re-creating the cache
@@ -1074,7 +1098,7 @@ class Workspace:
 
     def tidy_cache(self) -> None:
         """git's own housekeeping of the cache (packing loose objects when there are many),
-        kept off the path from POST /queue to the command's start: the worker's tree cleaner
+        kept off the path from POST /queue to the command's start: the tree-cleaner thread
         runs it after a release (git's own locks keep it safe beside the next fetch)."""
         cache = self.cache
         with self._cache_lock:
@@ -1325,7 +1349,7 @@ def _is_connection_error(message: str) -> bool:
     return bool(re.search(r"resolve host|Connection refused|timed out|unable to access|"
                           r"Could not read from remote|did not finish|Connection reset|"
                           r"not found in the repository|does not appear to be a git|"
-                          r"Authentication failed|could not read Username|403|401|404",
+                          r"Authentication failed|could not read Username|\b40[134]\b",
                           message, re.IGNORECASE))
 
 
@@ -1347,12 +1371,18 @@ def remove_tree(path: str) -> None:
 
 
 # --- Running releases ------------------------------------------------------------------------
+#
+# One Worker thread runs one release at a time: claim the next attempt, prepare its tree,
+# run the command in its own process group while relaying its output, record the outcome.
+# An attempt whose command has started is never run again by itself: after a crash it is
+# failed ("interrupted"), and its leftover processes are found by RELEASER_ATTEMPT_ID.
 
 
 class LiveOutput:
     """The output of the attempt that is running now: its bounded tail, for log readers.
 
-    Positions count bytes from the start of the output; `start` is the first one still kept.
+    Positions count bytes from the start of the output; the first one still kept is
+    `total - len(tail)`.
     Readers wait on `changed`, which is notified on new bytes and when the attempt ends.
     """
 
@@ -1464,6 +1494,7 @@ class Worker:
         self._stopping = threading.Event()  # take no new work
         self._hurry = threading.Event()  # stop the running release now
         self._kill_grace_s = config.kill_grace_ms / 1000
+        # hurry() writes a byte here, so the select in _follow_command wakes at once.
         self._interrupt_r, self._interrupt_w = os.pipe()
         self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
 
@@ -1481,7 +1512,9 @@ class Worker:
         self._wake.set()
 
     def hurry(self) -> None:
-        """End the running release now (its grace is over): it becomes failed, interrupted."""
+        """End the running release now (its grace is over): a command that started is
+        stopped and its attempt fails ("interrupted"); one still in git goes back to the
+        queue."""
         self._kill_grace_s = min(self._kill_grace_s, 1.0)
         self._hurry.set()
         self._stopping.set()
@@ -1550,7 +1583,8 @@ class Worker:
         return True
 
     def _retry_database(self, write, *args) -> None:
-        """A final state must reach the database: retry while it is locked or full."""
+        """A final state must reach the database: retry on any database error (locked,
+        full, read-only), backing off to 5 s; give up only once hurried into shutdown."""
         delay = 0.1
         while True:
             try:
@@ -1705,10 +1739,15 @@ def _process_exit_fd(pid: int) -> Optional[int]:
         return None
 
 
+def is_database_busy(exc: Exception) -> bool:
+    """Locked by another connection or process: worth trying again soon."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def describe_database_error(exc: Exception) -> str:
     """A sentence for a database failure, without a stack trace."""
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    if is_database_busy(exc):
         return "the database is locked by another process"
     if "readonly" in text or "read-only" in text:
         return "the database is read-only"
@@ -1720,6 +1759,10 @@ def describe_database_error(exc: Exception) -> str:
 
 
 # --- HTTP API --------------------------------------------------------------------------------
+#
+# ROUTES maps (method, path) to a route function taking (app, Request) and returning
+# (status, body[, headers]); errors are ApiError. RequestHandler does all HTTP parsing, the
+# API key check (before routing) and writes every answer, errors included, as JSON.
 
 
 class ApiError(ReleaserError):
@@ -2136,7 +2179,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         except ApiError as exc:
             status, payload, headers = exc.status, exc.body, exc.headers
         except sqlite3.Error as exc:
-            locked = "locked" in str(exc) or "busy" in str(exc)
+            locked = is_database_busy(exc)
             status, payload = (503 if locked else 500), {
                 "error": describe_database_error(exc) + ("; try again" if locked else "")}
         except Exception:
@@ -2211,6 +2254,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self.connection.settimeout(self.timeout)  # reads may have left a shorter one
         self.wfile.write(head if self.command == "HEAD" else head + payload)
         if status >= 500 or self.command in ("POST", "DELETE"):
+            # Status polls come many times a second: logging them would bury the releases.
             self.log_request(status)
 
     def send_error(self, code, message=None, explain=None):
@@ -2296,8 +2340,9 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 class Application:
     """The running service: owns the store, the worker and the HTTP server.
 
-    start() follows the start-up order of the contract: lock, schema, stop leftovers, settle
-    interrupted attempts, delete leftover trees, clean old records, worker, port, one line.
+    start(): lock the database, open it (schema and upgrades), settle attempts a crash
+    interrupted (stopping their leftover processes), delete leftover trees, clean old
+    records, start the worker, listen, then log one line.
     shutdown() follows SIGTERM's: refuse new attempts, answer long-polls, give the running
     release its grace, stop it, close the port.
     """

@@ -2277,6 +2277,16 @@ class TestDatabaseFaults:
 
 
 class TestGitFaults:
+    def test_a_sha_holding_404_is_not_taken_for_an_http_error(self):
+        # Depends on: _is_connection_error matching HTTP statuses as whole numbers. The
+        # message holds the SHA: one with "404" in it would count as "unreachable", and
+        # prepare() would then never rebuild a damaged cache for it.
+        message = "could not fetch commit %s from /srv/repo: fatal: bad object" % ("a404" * 10)
+        assert not releaser_py._is_connection_error(message)
+        assert releaser_py._is_connection_error(
+            "could not fetch commit %s from https://example.com/a.git: fatal: unable to access "
+            "'https://example.com/a.git/': The requested URL returned error: 404" % ("b" * 40))
+
     def test_an_unreachable_remote_fails_clearly_and_the_next_release_succeeds_once_reachable(
             self, releaser, repo, dumb_git):
         # Depends on: Workspace.prepare retrying GitError until the deadline, then
