@@ -486,7 +486,13 @@ class Release:
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """What POST /queue or DELETE /queue/<sha> did: `outcome` and the attempt's state."""
+    """What POST /queue or DELETE /queue/<sha> did, and the attempt's state after it.
+
+    `outcome` of request_release: "created" (a new attempt), "exists" (the latest attempt is
+    queued, running or succeeded), "needs_retry" (it ended badly and retry was not asked),
+    "shutting_down" (nothing made). Of cancel_release: "cancelled", "not_found" (no
+    attempt), "not_queued" (the latest attempt is running or ended).
+    """
 
     outcome: str
     state: Optional[str] = None
