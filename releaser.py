@@ -512,7 +512,8 @@ class Store:
 
     BUSY_TIMEOUT_MS = 2000
     # More readers at once only contend for SQLite's shared-memory locks and the GIL: with 32
-    # keep-alive clients, 4 served about 6,000 status reads a second, one per client 3,300.
+    # keep-alive clients under wrk, 4 served 5,600-6,300 status reads a second where one
+    # connection per client served 2,600-3,600 (side by side; README has a full run).
     READERS = 4
 
     def __init__(self, path: str):
