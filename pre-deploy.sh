@@ -24,7 +24,8 @@
 # Exit status:
 #   0  the release succeeded (now, or already before)
 #   1  the release failed, timed out or was cancelled (the reason and its output are printed)
-#   2  usage or configuration error: no URL, no SHA, bad request (400), bad key (401)
+#   2  usage or configuration error: no URL, no SHA, or an answer waiting cannot fix (400,
+#      401/403, an unexpected status: RELEASER_URL is not the releaser)
 #   3  gave up: releaser unreachable past RELEASER_WAIT_TIMEOUT, or the release record vanished
 set -u
 
