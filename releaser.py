@@ -300,7 +300,9 @@ def is_loopback(host: Optional[str]) -> bool:
         return False
 
 
-def _split_http_url(url: str):
+def _split_url_userinfo(url: str):
+    """The parts of a URL with user info (user@ or user:password@) in a scheme that can
+    carry credentials; None for any other URL or form (scp-like git@host:path, paths)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in ("http", "https", "ssh", "git+ssh", "ftp", "ftps") \
             or "@" not in parts.netloc:
@@ -311,7 +313,7 @@ def _split_http_url(url: str):
 def url_password(url: str, decode: bool = True) -> Optional[str]:
     """The secret in a URL's user info: the password, or for http(s) a lone user (a token);
     percent-decoded unless `decode` is False."""
-    parts = _split_http_url(url)
+    parts = _split_url_userinfo(url)
     if parts is None:
         return None
     userinfo = parts.netloc.rsplit("@", 1)[0]
@@ -321,7 +323,8 @@ def url_password(url: str, decode: bool = True) -> Optional[str]:
 
 
 def url_user(url: str) -> Optional[str]:
-    parts = _split_http_url(url)
+    """The user of a user:password URL; None for a lone user (that is a token) or none."""
+    parts = _split_url_userinfo(url)
     if parts is None:
         return None
     user, sep, _ = parts.netloc.rsplit("@", 1)[0].partition(":")
@@ -330,7 +333,7 @@ def url_user(url: str) -> Optional[str]:
 
 def strip_credentials(url: str) -> str:
     """Remove a password (and an http(s) user) from a URL; other forms pass unchanged."""
-    parts = _split_http_url(url)
+    parts = _split_url_userinfo(url)
     if parts is None:
         return url
     userinfo, host = parts.netloc.rsplit("@", 1)
@@ -1263,7 +1266,7 @@ class Workspace:
             return
         if "mismatched algorithms" in by_sha:  # a SHA-1 name for a SHA-256 repository or back
             raise GitError("commit %s cannot be in the repository %s: %s"
-                           % (sha, url, _last_line(by_sha)), final=True)
+                           % (sha, url, _git_failure_reason(by_sha)), final=True)
         # The server would not send a commit by SHA: fetch every branch and tag instead.
         rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
                                            "+refs/tags/*:refs/tags/*"], deadline, hurry)
@@ -1272,7 +1275,7 @@ class Workspace:
                 self._git(["--git-dir", self.cache, "update-ref", ref, sha], deadline, hurry)
                 return
             raise GitError("commit %s not found in the repository %s" % (sha, url), final=True)
-        reason = _last_line(everything or by_sha)
+        reason = _git_failure_reason(everything or by_sha)
         if self._http_secret() and re.search(r"could not read (Username|Password)", reason):
             # git sent the credentials as a header, so it saw a 401 as "no credentials"
             reason = ("the server refused the credentials (HTTP 401): the token is wrong, "
@@ -1293,7 +1296,7 @@ class Workspace:
                              "--detach", sha], deadline, hurry, cwd=tree)
         if rc != 0:
             remove_tree(tree)
-            raise GitError("could not check out commit %s: %s" % (sha, _last_line(out)))
+            raise GitError("could not check out commit %s: %s" % (sha, _git_failure_reason(out)))
         return tree
 
 
@@ -1339,7 +1342,7 @@ def _git_config_value(value: str) -> str:
     return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _last_line(text: str) -> str:
+def _git_failure_reason(text: str) -> str:
     """git's reason for a failure: its last line, without git's closing advice, and with the
     line before a "fatal:" when that is the remote's own word (ssh: "Permission denied")."""
     lines = [line.strip() for line in text.splitlines()
@@ -1413,6 +1416,22 @@ class LiveOutput:
         with self.changed:
             return bytes(self.tail), self.total
 
+    def read_after(self, offset: int, deadline: float,
+                   stopping: threading.Event) -> Optional[Tuple[bytes, int]]:
+        """(kept tail, total) once there are bytes past `offset`, or `deadline` (monotonic)
+        passed, or the service is `stopping`; None if the attempt ended, after which its
+        record holds the final state and all that was kept."""
+        with self.changed:
+            while self.status == Status.RUNNING and self.total <= offset \
+                    and not stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.changed.wait(remaining)
+            if self.status != Status.RUNNING:
+                return None
+            return bytes(self.tail), self.total
+
     def end(self, status: str) -> None:
         with self.changed:
             self.status = status
@@ -1428,15 +1447,15 @@ class OutputRelay:
 
     Masks known secrets (holding back only an ending that could begin a secret, so that one
     split across two reads is still caught and quiet output is not delayed), appends to the
-    live tail, and writes the service's log with each line tagged by the short SHA. Never holds a whole line: a 100 MB line
-    passes through in pieces.
+    live tail, and writes the service's log with each line tagged by the short SHA. Never
+    holds a whole line: a 100 MB line passes through in pieces.
     """
 
     def __init__(self, sha: str, live: LiveOutput, secrets: List[str]):
         self.live = live
         self.tag = ("[%s] " % sha[:7]).encode()
         self.secrets = [s.encode() for s in secrets]
-        self.hold = max((len(s) for s in self.secrets), default=1) - 1
+        self.max_held_back = max((len(s) for s in self.secrets), default=1) - 1
         self.pending = b""
         self.at_line_start = True
 
@@ -1444,15 +1463,16 @@ class OutputRelay:
         data = self.pending + data
         for secret in self.secrets:
             data = data.replace(secret, b"***")
-        cut = len(data) - self._secret_start(data)
+        cut = len(data) - self._held_back_length(data)
         self.pending = data[cut:]
         if cut > 0:
             self._emit(data[:cut])
 
-    def _secret_start(self, data: bytes) -> int:
-        """The length of the longest end of `data` that begins a secret (at most `hold`):
+    def _held_back_length(self, data: bytes) -> int:
+        """The length of the longest end of `data` that begins a secret (at most
+        `max_held_back`):
         only those bytes wait for the next read; the rest is shown at once."""
-        for n in range(min(self.hold, len(data)), 0, -1):
+        for n in range(min(self.max_held_back, len(data)), 0, -1):
             tail = data[-n:]
             if any(secret.startswith(tail) for secret in self.secrets):
                 return n
@@ -1661,17 +1681,17 @@ class Worker:
         exit_fd = _process_exit_fd(proc.pid)
         if exit_fd is not None:
             selector.register(exit_fd, selectors.EVENT_READ)
-        stopped_because = None
+        timed_out = shut_down = False
         next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
         saved_total = 0
         try:
             while proc.poll() is None:
                 now = time.monotonic()
                 if now >= deadline:
-                    stopped_because = Status.TIMEOUT
+                    timed_out = True
                     break
                 if self._hurry.is_set():
-                    stopped_because = "shutdown"
+                    shut_down = True
                     break
                 wait = min(deadline, next_save) - now
                 if exit_fd is None:
@@ -1698,10 +1718,10 @@ class Worker:
             proc.stdout.close()
             if exit_fd is not None:
                 os.close(exit_fd)
-        if stopped_because == Status.TIMEOUT:
+        if timed_out:
             return Outcome(Status.TIMEOUT, error="release timed out after %s"
                            % human_duration(self.config.release_timeout_ms))
-        if stopped_because == "shutdown":
+        if shut_down:
             return Outcome(Status.FAILED, error="interrupted by shutdown: the releaser stopped "
                                                 "before the release command finished")
         code = proc.returncode
@@ -2490,16 +2510,9 @@ class Application:
             seen = self.store.version
             live = self.worker.live
             if live is not None and live.release_id == release.id:
-                with live.changed:
-                    while (live.status == Status.RUNNING and live.total <= offset
-                           and not self.stopping.is_set()):
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        live.changed.wait(remaining)
-                    if live.status == Status.RUNNING:
-                        return _output_after(Status.RUNNING, bytes(live.tail), live.total,
-                                             offset)
+                kept = live.read_after(offset, deadline, self.stopping)
+                if kept is not None:
+                    return _output_after(Status.RUNNING, kept[0], kept[1], offset)
                 # It ended meanwhile: its record already holds the final state and output.
             row = self.store.release_output(release.id)
             if row is None:
