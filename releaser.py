@@ -81,6 +81,8 @@ except ImportError:  # an interpreter without it
 
 __version__ = "1.0.0"
 
+_log_lock = threading.Lock()  # one line (or chunk of release output) at a time
+
 
 def log(message: str) -> None:
     """Write one line to the service's log (standard output), whole, even across threads."""
@@ -101,9 +103,6 @@ def _write_log_bytes(data: bytes) -> None:
             sys.stdout.buffer.flush()
         except (OSError, ValueError):
             pass  # a closed or broken log must not stop the service
-
-
-_log_lock = threading.Lock()
 
 
 def now_ms() -> int:
@@ -924,6 +923,14 @@ def parse_legacy_time(value) -> Optional[int]:
 # reaches its children and grandchildren. Its processes also carry RELEASER_ATTEMPT_ID in
 # their environment, which lets a restarted releaser find what a crashed one left behind
 # without trusting a stored process group id the system may have given to someone else.
+
+
+def _process_exit_fd(pid: int) -> Optional[int]:
+    """A file descriptor that becomes readable when the process exits (Linux 5.3+), or None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def process_group_exists(pgid: int) -> bool:
@@ -1756,14 +1763,6 @@ class Worker:
             log("could not save release output (%s)" % describe_database_error(exc))
             return saved_total
         return total
-
-
-def _process_exit_fd(pid: int) -> Optional[int]:
-    """A file descriptor that becomes readable when the process exits (Linux 5.3+), or None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def is_database_busy(exc: Exception) -> bool:
