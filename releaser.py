@@ -1267,8 +1267,11 @@ class Workspace:
         base = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
                 "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
         ref = "refs/releases/" + sha
-        rc, by_sha = self._git(base + depth + ["--", url, "+%s:%s" % (sha, ref)], deadline,
-                               hurry)
+        # With whole histories come the tags, for `git describe` in the tree; with shallow
+        # ones they would each bring a commit and its tree of their own.
+        tags = ["+refs/tags/*:refs/tags/*"] if self.config.git_depth == 0 else []
+        rc, by_sha = self._git(base + depth + ["--", url, "+%s:%s" % (sha, ref)] + tags,
+                               deadline, hurry)
         if rc == 0:
             return
         if "mismatched algorithms" in by_sha:  # a SHA-1 name for a SHA-256 repository or back
@@ -1329,6 +1332,32 @@ class Workspace:
         shallow = os.path.join(self.cache, "shallow")
         if os.path.exists(shallow):
             shutil.copyfile(shallow, os.path.join(git_dir, "shallow"))
+        tags = self._cache_tags()
+        if tags:  # alternates share objects, not refs: the tree gets the tags' refs itself
+            with open(os.path.join(git_dir, "packed-refs"), "w") as f:
+                f.writelines("%s %s\n" % (target, ref) for ref, target in sorted(tags.items()))
+
+    def _cache_tags(self) -> Dict[str, str]:
+        """{refs/tags/<name>: object} of the cache's tags, packed and loose (loose win)."""
+        tags: Dict[str, str] = {}
+        try:
+            with open(os.path.join(self.cache, "packed-refs")) as f:
+                for line in f:
+                    target, _, ref = line.rstrip("\n").partition(" ")
+                    if ref.startswith("refs/tags/"):
+                        tags[ref] = target
+        except FileNotFoundError:
+            pass
+        loose = os.path.join(self.cache, "refs", "tags")
+        for folder, _, names in os.walk(loose):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path) as f:
+                    target = f.read().strip()
+                if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", target):
+                    tags["refs/tags/" + os.path.relpath(path, loose).replace(os.sep, "/")] = \
+                        target
+        return tags
 
 
 def object_format(sha: str) -> str:

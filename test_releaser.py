@@ -869,6 +869,26 @@ class TestRunningReleases:
                                "refs/releases"], capture_output=True, text=True).stdout.split()
         assert sorted(refs) == sorted("refs/releases/" + sha for sha in (first, second))
 
+    def test_a_shallow_release_sees_one_commit_and_a_whole_history_one_can_git_describe(
+            self, releaser, repo):
+        # Depends on: Workspace._fetch (--depth=1 by default; with RELEASER_GIT_DEPTH=0,
+        # --unshallow of a cache that earlier releases left shallow, and the tags), and
+        # _make_tree_repository giving the tree the cache's tag refs: alternates share
+        # objects, not refs, so without them `git describe` finds no names.
+        first = repo.commit('echo "count $(git rev-list --count HEAD)"')
+        repo.git("tag", "-a", "v1.0", "-m", "version 1.0")
+        second = repo.commit('echo "$(git describe) count $(git rev-list --count HEAD)"')
+        service = releaser()
+        service.queue(first)
+        assert service.wait_final(first)["state"] == "success"
+        assert service.logs(first).body == b"count 1\n"
+        assert service.terminate() == 0
+        service = releaser(PORT=str(service.port), RELEASER_GIT_DEPTH="0")
+        service.queue(second)
+        body = service.wait_final(second)
+        assert body["state"] == "success", (body, service.logs(second).body)
+        assert re.fullmatch(rb"v1\.0-1-g[0-9a-f]{7,} count 2\n", service.logs(second).body)
+
     def test_the_command_sees_the_sha_and_attempt_marker_and_no_secrets(self, releaser, repo):
         service = releaser(RELEASER_API_KEY="api-key-value-123",
                            RELEASER_GIT_TOKEN="token-value-456",
