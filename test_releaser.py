@@ -1471,18 +1471,19 @@ class AnswerCuttingProxy:
             threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
 
     def _relay(self, conn):
-        with conn, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+        with conn:
             try:
-                request = _read_http_message(conn)
-                upstream.sendall(request)
-                answer = _read_http_message(upstream)
+                with socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+                    request = _read_http_message(conn)
+                    upstream.sendall(request)
+                    answer = _read_http_message(upstream)
                 if (request.startswith(b"GET /release/logs") and not self.cut.is_set()
                         and not answer.endswith(b"\r\n\r\n")):
                     self.cut.set()
                     answer = answer[:-1]
                 conn.sendall(answer)
             except OSError:
-                pass  # the script gave up on this request (it timed out or was stopped)
+                pass  # the script or the releaser is gone (the test is ending)
 
 
 def _read_http_message(sock):
