@@ -254,7 +254,7 @@ class Config:
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
             release_env=types.MappingProxyType({}),
         )
-        # Second step: which values are secret is the config's own knowledge (secrets()).
+        # release_env comes second: it needs secrets(), which needs the config.
         secrets = config.secrets()
         release_env = {
             k: v for k, v in environ.items()
