@@ -2014,7 +2014,9 @@ def route_release_state(app: "Application", req: Request):
         release = app.wait_until_final(release, wait)
     if release is None:
         raise _not_found(sha)
-    return 200, {"commitSha": sha, "state": release.status, "details": release.details()}
+    # timeout_ms with queue_position lets a waiting client say how long it may wait at most.
+    details = dict(release.details(), timeout_ms=app.config.release_timeout_ms)
+    return 200, {"commitSha": sha, "state": release.status, "details": details}
 
 
 def route_release_logs(app: "Application", req: Request):
