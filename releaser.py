@@ -919,10 +919,53 @@ def parse_legacy_time(value) -> Optional[int]:
 
 # --- Processes -------------------------------------------------------------------------------
 #
-# A release command runs in a session (and process group) of its own, so that stopping it
-# reaches its children and grandchildren. Its processes also carry RELEASER_ATTEMPT_ID in
-# their environment, which lets a restarted releaser find what a crashed one left behind
-# without trusting a stored process group id the system may have given to someone else.
+# Every process of a release attempt is stopped when the attempt ends, whatever group or
+# session it moved to. Three ways find them:
+#  - descendants: the command's process tree, read from /proc (parent links);
+#  - orphans: on Linux the releaser is a child subreaper (main() sets it), so a process whose
+#    parent exited (a double fork, a daemon, `setsid`, `timeout`) becomes the releaser's own
+#    child instead of init's. Any child of the releaser that it did not start itself (see
+#    start_process) is such an orphan, and only the running attempt can have made it;
+#  - the marker: each attempt's processes carry RELEASER_ATTEMPT_ID=<marker> in their
+#    environment, which lets a restarted releaser find what a crashed one left behind.
+# git processes carry RELEASER_GIT_FOR=<database path> the same way, so that a git a crash
+# orphaned is stopped at the next start (and another releaser's git is not ours).
+# Children are reaped by PID only, never with waitpid(-1): that could take a release shell's
+# exit status from subprocess, which would then report 0 for a failed command.
+
+ATTEMPT_MARKER = "RELEASER_ATTEMPT_ID"
+GIT_MARKER = "RELEASER_GIT_FOR"
+PR_SET_CHILD_SUBREAPER = 36
+
+# The children this releaser started and still waits for (git, release commands). The lock
+# makes "fork, then register" one step for a scan looking for orphans.
+_started_children: set = set()
+_started_children_lock = threading.Lock()
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def start_process(argv: List[str], **popen_args) -> subprocess.Popen:
+    """subprocess.Popen, registered as the releaser's own child until finish_process()."""
+    with _started_children_lock:
+        proc = subprocess.Popen(argv, **popen_args)
+        _started_children.add(proc.pid)
+    return proc
+
+
+def finish_process(proc: subprocess.Popen) -> None:
+    """Wait for a started process (already stopped or exited) and forget it."""
+    proc.wait()
+    with _started_children_lock:
+        _started_children.discard(proc.pid)
 
 
 def _process_exit_fd(pid: int) -> Optional[int]:
@@ -933,66 +976,27 @@ def _process_exit_fd(pid: int) -> Optional[int]:
         return None
 
 
-def process_group_exists(pgid: int) -> bool:
+def _process_table() -> Dict[int, Tuple[int, bool]]:
+    """{pid: (parent pid, is a zombie)} of every process in /proc (empty where there is none)."""
+    table = {}
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # it exited meanwhile
+            table[int(entry)] = (int(fields[1]), fields[0] == b"Z")
+    return table
 
 
-def stop_process_group(pgid: int, grace_s: float,
-                       leader: Optional[subprocess.Popen] = None,
-                       hurry: Optional[threading.Event] = None) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after `grace_s` seconds, or at most
-    1 s after `hurry` is set (the service must stop now).
-
-    `leader` is our child that leads the group: it is reaped as it dies (a zombie still
-    counts as a member of its group) and waited for at the end.
-    """
-    def reap():
-        if leader is not None:
-            leader.poll()
-        _reap_children()
-
-    reap()
-    if not process_group_exists(pgid):
-        return
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + grace_s
-    while process_group_exists(pgid) and time.monotonic() < deadline:
-        if hurry is not None and hurry.is_set() and grace_s > 1.0:
-            deadline = min(deadline, time.monotonic() + 1.0)
-        time.sleep(0.02)
-        reap()
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if leader is not None:
-        leader.wait()
-    _reap_children()
-
-
-def _reap_children() -> None:
-    """Reap exited children we inherited (we may be PID 1 in a container without an init)."""
-    if os.getpid() != 1:
-        return
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-
-
-def processes_with_marker(marker: str) -> List[int]:
-    """Pids whose environment holds RELEASER_ATTEMPT_ID=<marker> (Linux /proc; else none)."""
-    needle = b"\0RELEASER_ATTEMPT_ID=" + marker.encode() + b"\0"
+def processes_with_env(name: str, value: str) -> List[int]:
+    """Pids whose environment holds name=value (Linux /proc; else none), this one excepted."""
+    needle = ("\0%s=%s\0" % (name, value)).encode("utf-8", "surrogateescape")
     pids = []
     try:
         entries = os.listdir("/proc")
@@ -1011,20 +1015,117 @@ def processes_with_marker(marker: str) -> List[int]:
     return pids
 
 
-def stop_marked_processes(marker: str, grace_s: float) -> int:
-    """Stop every process carrying the attempt's marker: SIGTERM, then SIGKILL. Returns how many."""
-    pids = processes_with_marker(marker)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
+def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]:
+    """The live processes of the running attempt: the command's tree, the orphans adopted by
+    this releaser (children it did not start), those carrying the marker, and all of their
+    descendants. Reaps the adopted orphans that already exited, by PID."""
+    me = os.getpid()
+    with _started_children_lock:  # no child is between its fork and its registration
+        table = _process_table()
+        started = set(_started_children)
+    children: Dict[int, List[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    roots = [pid for pid in children.get(me, ()) if pid not in started]
+    for pid in roots:
+        if table[pid][1]:
+            _reap(pid)
+    if leader is not None and leader in table:
+        roots.append(leader)
+    if marker:
+        roots += processes_with_env(ATTEMPT_MARKER, marker)
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found and pid != me:
+            found.add(pid)
+            todo += children.get(pid, ())
+    return sorted(pid for pid in found if pid in table and not table[pid][1])
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop_processes(find, grace_s: float, hurry: Optional[threading.Event] = None,
+                   pgid: Optional[int] = None) -> int:
+    """Stop every process `find()` returns, and those it finds later (a process may fork
+    while being stopped): SIGTERM, then SIGKILL after `grace_s` seconds, or at most 1 s after
+    `hurry` is set (the service must stop now). `pgid`, a process group, is signalled too.
+    Returns how many processes were found; returns once none is left (or, should the kernel
+    keep one from dying, 5 s after SIGKILL, with a log line)."""
+    deadline = time.monotonic() + grace_s
+    termed: set = set()
+    killing_since = None
+    while True:
+        pids = find()
+        if not pids:
+            return len(termed)
+        now = time.monotonic()
+        if hurry is not None and hurry.is_set() and grace_s > 1.0:
+            deadline = min(deadline, now + 1.0)
+        if now < deadline:
+            sig, targets = signal.SIGTERM, [pid for pid in pids if pid not in termed]
+        else:
+            sig, targets = signal.SIGKILL, pids
+            killing_since = killing_since or now
+            if now - killing_since > 5.0:
+                log("processes %s would not die; going on without them"
+                    % ", ".join(map(str, pids)))
+                return len(termed)
+        if pgid is not None:
+            try:
+                os.killpg(pgid, sig)
+            except OSError:
+                pass
+        for pid in targets:
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
-        deadline = time.monotonic() + grace_s
-        while sig == signal.SIGTERM and processes_with_marker(marker) \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return len(pids)
+        termed.update(pids)
+        time.sleep(0.02)
+
+
+def stop_attempt(leader: Optional[subprocess.Popen], marker: Optional[str], grace_s: float,
+                 hurry: Optional[threading.Event] = None) -> int:
+    """Stop everything of an attempt (see attempt_processes) and reap its command's shell.
+
+    The shell's exit status is taken by subprocess itself (poll), before anything else could
+    see it; it is waited for once every other process of the attempt is gone."""
+    def find():
+        alive = leader is not None and leader.poll() is None
+        return attempt_processes(leader.pid if alive else None, marker)
+
+    try:
+        return stop_processes(find, grace_s, hurry,
+                              pgid=leader.pid if leader is not None else None)
+    finally:
+        if leader is not None:
+            finish_process(leader)
+
+
+def stop_git_processes(db_path: str, grace_s: float) -> int:
+    """Stop git processes of this releaser's database left by an earlier run (or this one,
+    at shutdown)."""
+    def find():
+        pids = processes_with_env(GIT_MARKER, db_path)
+        for pid in pids:  # adopted ones die as our children: reap them
+            _reap(pid)
+        return [pid for pid in pids if _is_alive(pid)]
+
+    return stop_processes(find, grace_s)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 RAN_OUT_OF_TIME = "did not finish within the release timeout"
@@ -1039,12 +1140,12 @@ def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], dea
                 hurry: threading.Event, max_output: int = 65536) -> Tuple[int, str]:
     """Run a short command (git) in its own process group: (exit status, its output).
 
-    Standard input is empty; the group is killed when `deadline` (monotonic) passes, giving
-    status -1, or when `hurry` is set, raising Interrupted.
+    Standard input is empty; the command and its descendants are stopped when `deadline`
+    (monotonic) passes, giving status -1, or when `hurry` is set, raising Interrupted.
     """
-    proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = start_process(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
     try:
         while True:
             try:
@@ -1058,7 +1159,21 @@ def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], dea
                     return -1, RAN_OUT_OF_TIME
     finally:
         if proc.returncode is None:
-            stop_process_group(proc.pid, 1.0, leader=proc)
+            stop_processes(lambda: _descendants_of(proc), 1.0, pgid=proc.pid)
+        finish_process(proc)
+
+
+def _descendants_of(proc: subprocess.Popen) -> List[int]:
+    """A started process and its descendants, while it lives (its exit status is kept)."""
+    if proc.poll() is not None:
+        return []
+    table = _process_table()
+    found, todo = [], [proc.pid]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += [child for child, (parent, _) in table.items() if parent == pid]
+    return [pid for pid in found if pid in table and not table[pid][1]]
 
 
 # --- Git workspace ---------------------------------------------------------------------------
@@ -1164,8 +1279,8 @@ class Workspace:
 
     def _git_env(self) -> Dict[str, str]:
         env = dict(self.config.release_env)
-        env.update(GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C",
-                   GIT_ASKPASS="", SSH_ASKPASS="")
+        env.update({"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never", "LC_ALL": "C",
+                    "GIT_ASKPASS": "", "SSH_ASKPASS": "", GIT_MARKER: self.config.db_path})
         env.pop("GIT_DIR", None)
         env.pop("GIT_WORK_TREE", None)
         ssh = "ssh -o BatchMode=yes"
@@ -1688,10 +1803,10 @@ class Worker:
                 % (release.sha, describe_database_error(exc)))
             raise Interrupted()
         env = dict(self.config.release_env)
-        env.update(RELEASER_GIT_COMMIT_SHA=release.sha, RAILWAY_GIT_COMMIT_SHA=release.sha,
-                   RELEASER_ATTEMPT_ID=marker)
+        env.update({"RELEASER_GIT_COMMIT_SHA": release.sha,
+                    "RAILWAY_GIT_COMMIT_SHA": release.sha, ATTEMPT_MARKER: marker})
         try:
-            proc = subprocess.Popen(
+            proc = start_process(
                 ["/bin/sh", "-c", self.config.release_command], cwd=tree, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True)
@@ -1703,12 +1818,12 @@ class Worker:
         except sqlite3.Error as exc:  # only informative: recovery goes by the marker
             log("could not record the process group of release %s (%s)"
                 % (release.sha, describe_database_error(exc)))
-        return self._follow_command(release, proc, live, deadline)
+        return self._follow_command(release, proc, marker, live, deadline)
 
-    def _follow_command(self, release: Release, proc: subprocess.Popen, live: LiveOutput,
-                        deadline: float) -> Outcome:
+    def _follow_command(self, release: Release, proc: subprocess.Popen, marker: str,
+                        live: LiveOutput, deadline: float) -> Outcome:
         """Relay the command's output until it exits, the timeout passes or shutdown hurries;
-        then stop what is left of its process group and drain the output with a deadline."""
+        then stop every process of the attempt and drain the output with a deadline."""
         relay = OutputRelay(release.sha, live, self.config.secrets())
         stdout = proc.stdout.fileno()
         selector = selectors.DefaultSelector()
@@ -1743,9 +1858,9 @@ class Worker:
                     saved_total = self._save_output(release.id, live, saved_total)
                     next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
         finally:
-            # The command ended, or must end: nothing of its process group may outlive it,
-            # whatever went wrong above.
-            stop_process_group(proc.pid, self._kill_grace_s, leader=proc, hurry=self._hurry)
+            # The command ended, or must end: nothing of the attempt may outlive it, whatever
+            # went wrong above, and the next release starts only once all of it is gone.
+            stop_attempt(proc, marker, self._kill_grace_s, hurry=self._hurry)
         try:
             self._drain(stdout, relay, time.monotonic() + 2.0)
         finally:
@@ -2418,6 +2533,9 @@ class Application:
     def start(self) -> None:
         config = self.config
         self._take_database_lock()
+        stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
+        if stopped:
+            log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
         self.store = Store(config.db_path)
         workspace = Workspace(config)
         self._settle_interrupted_attempts()
@@ -2476,7 +2594,7 @@ class Application:
             log("release %s was interrupted before its command started; queued again"
                 % release.sha)
             return
-        stopped = stop_marked_processes(release.marker, self.config.kill_grace_ms / 1000)
+        stopped = stop_attempt(None, release.marker, self.config.kill_grace_ms / 1000)
         self.store.finish_release(
             release.id, Status.FAILED, None,
             "interrupted: the releaser stopped while the release command was running")
@@ -2577,6 +2695,7 @@ class Application:
             self.worker.thread.join(min(remaining, 0.1))
         self.worker.hurry()
         self.worker.thread.join()
+        stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
         self.server.shutdown()
         self.server.server_close()
         self.store.close()
@@ -2624,6 +2743,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.set_wakeup_fd(signal_w.fileno(), warn_on_full_buffer=False)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    if not become_subreaper():
+        log("note: this system cannot adopt orphaned processes (prctl); a release's processes "
+            "that leave its process tree are found only by RELEASER_ATTEMPT_ID")
     app = Application(config)
     try:
         app.start()

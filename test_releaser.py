@@ -1108,6 +1108,98 @@ class TestRunningReleases:
         assert service.logs(ZERO_SHA).status == 404
 
 
+# --- Nothing of an attempt outlives it ---------------------------------------------------------
+
+#: A release step whose processes leave its process tree every way a script can: setsid (a
+#: session of its own), coreutils timeout (a group of its own), and a double fork with the
+#: environment cleared (no marker, adopted once its parent exits). Each writes its pid to
+#: $TRACE.pids; the step waits until all three have, then ends with `$1`.
+ESCAPING = """
+setsid sleep 300 >/dev/null 2>&1 & echo $! >> "$TRACE.pids"
+timeout 300 sleep 301 >/dev/null 2>&1 & echo $! >> "$TRACE.pids"
+(env -i sh -c 'sleep 302 & echo $! >> "$1"' sh "$TRACE.pids" >/dev/null 2>&1 &)
+while [ "$(wc -l < "$TRACE.pids")" -lt 3 ]; do sleep 0.01; done
+echo escaped
+exit %d
+"""
+
+
+def escaped_pids(tmp_path):
+    return [int(line) for line in (tmp_path / "trace.pids").read_text().split()]
+
+
+class TestNothingOutlivesAnAttempt:
+    def test_processes_that_left_the_tree_are_stopped_when_the_release_succeeds(
+            self, service, repo, tmp_path):
+        sha = repo.commit(ESCAPING % 0)
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "success", service.logs(sha).body
+        pids = escaped_pids(tmp_path)
+        assert len(pids) == 3
+        # Stopped before the attempt became final, not some time after.
+        assert [pid for pid in pids if pid_alive(pid)] == []
+
+    def test_a_failing_command_stays_failed_while_its_orphans_are_reaped(
+            self, service, repo, tmp_path):
+        # Reaping the adopted orphans must never take the release shell's own exit status
+        # (waitpid(-1) would, and subprocess would then report 0: a false success).
+        sha = repo.commit(ESCAPING % 3)
+        service.queue(sha)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed" and body["details"]["exit_code"] == 3
+        assert [pid for pid in escaped_pids(tmp_path) if pid_alive(pid)] == []
+        with open("/proc/%d/status" % service.proc.pid) as f:  # no zombie is left either
+            assert "State:\tZ" not in f.read()
+        assert not [pid for pid in escaped_pids(tmp_path) if os.path.exists("/proc/%d" % pid)]
+
+    def test_a_timed_out_release_is_stopped_whole_before_the_next_one_starts(
+            self, releaser, repo, tmp_path):
+        service = releaser(RELEASE_TIMEOUT_MS="1500", RELEASER_KILL_GRACE_MS="300")
+        slow = repo.commit('timeout 600 sh -c \'echo $$ > "$TRACE.pid"; '
+                           'trap "" TERM; sleep 600\'')
+        # The next release checks that nothing of the one before it still runs.
+        after = repo.commit('p=$(cat "$TRACE.pid"); if [ -d /proc/$p ] && '
+                            '! grep -q "^[^)]*) Z" /proc/$p/stat; then exit 9; fi')
+        service.queue(slow)
+        service.queue(after)
+        assert service.wait_final(slow)["state"] == "timeout"
+        assert not pid_alive(int((tmp_path / "trace.pid").read_text()))
+        assert service.wait_final(after)["state"] == "success", service.logs(after).body
+
+    def test_sigterm_stops_processes_that_left_the_tree_before_the_releaser_exits(
+            self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_SHUTDOWN_GRACE_MS="300", RELEASER_KILL_GRACE_MS="300")
+        sha = repo.commit(ESCAPING.replace("exit %d", "sleep 600"))
+        service.queue(sha)
+        service.wait_output(sha, b"escaped\n")
+        assert service.terminate(timeout=20) == 0
+        assert [pid for pid in escaped_pids(tmp_path) if pid_alive(pid)] == []
+
+    def test_a_git_fetch_orphaned_by_kill_9_is_stopped_at_the_next_start_of_its_releaser(
+            self, releaser, repo, tmp_path):
+        silent = socket.socket()  # a remote that accepts connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = "http://127.0.0.1:%d/app.git" % silent.getsockname()[1]
+        try:
+            service = releaser(RELEASER_GIT_URL=url)
+            service.queue(repo.commit())
+            fetching = wait_for(lambda: releaser_py.processes_with_env(
+                "RELEASER_GIT_FOR", service.db_path), 15, "git to fetch")
+            # Another releaser (its own database) on the same machine leaves it alone ...
+            other = releaser(SQLITE_DB_PATH=str(tmp_path / "other" / "db.sqlite"))
+            assert other.get("/healthcheck").status == 200
+            assert all(pid_alive(pid) for pid in fetching)
+            service.kill()
+            assert all(pid_alive(pid) for pid in fetching)  # ... and so does kill -9
+            service = releaser(RELEASER_GIT_URL=url)
+            assert not any(pid_alive(pid) for pid in fetching)
+            assert "stopped %d git processes" % len(fetching) in service.log()
+        finally:
+            silent.close()
+
+
 # --- Life cycle: crashes, restarts, SIGTERM ----------------------------------------------------
 
 
@@ -1120,7 +1212,7 @@ class TestCrashRecovery:
         wait_for(lambda: service.db("SELECT pgid FROM release_log WHERE "
                                     "release_status = 'running'")[0][0], 10, "command start")
         marker, pgid = service.db("SELECT attempt_marker, pgid FROM release_log")[0]
-        assert pgid in releaser_py.processes_with_marker(marker)
+        assert pgid in releaser_py.processes_with_env("RELEASER_ATTEMPT_ID", marker)
         for sha in queued:
             assert service.queue(sha).status == 202
         service.kill()
