@@ -2215,6 +2215,16 @@ def find_route(method: str, path: str):
                    headers={"Allow": ", ".join(sorted(allowed))})
 
 
+#: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
+_CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
+
+
+def escape_controls(text: str) -> str:
+    """Text a request brought, safe for the log: no escape sequences, bells or line breaks
+    that could rewrite or fake log lines on a terminal."""
+    return text.translate(_CONTROLS)
+
+
 class _RequestReader(io.RawIOBase):
     """A connection's input, with a deadline for the whole request (headers and body).
 
@@ -2356,7 +2366,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 "error": describe_database_error(exc) + ("; try again" if locked else "")}
         except Exception:
             log("internal error answering %s %s:\n%s"
-                % (self.command, self.path[:200], traceback.format_exc()))
+                % (self.command, escape_controls(self.path[:200]), traceback.format_exc()))
             status, payload = 500, {"error": "Internal error; the releaser's log has details"}
         self._send(status, payload, headers)
 
@@ -2444,7 +2454,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             pass
 
     def log_message(self, format, *args):
-        log("%s %s" % (self.address_string(), format % args))
+        log("%s %s" % (self.address_string(), escape_controls(format % args)))
 
 
 class HTTPServer(http.server.ThreadingHTTPServer):

@@ -2956,6 +2956,17 @@ class TestHostileInput:
         assert service.state(NEW).status == 404
         assert "Traceback" not in service.log() and "internal error" not in service.log()
 
+    def test_control_characters_in_a_request_cannot_forge_the_log(self, keyed):
+        # Unauthenticated: refused with 401, and still logged (a POST), escaped as \xNN.
+        forged = b"POST /queue\x1b[2K\x1b[1Greleaser:\x07forged-line\x08 HTTP/1.1\r\n" \
+                 b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        status, _ = raw_request(keyed.port, forged)
+        assert status == 401
+        wait_for(lambda: "forged-line" in keyed.log(), 10, "the request to be logged")
+        line = [ln for ln in keyed.log().splitlines() if "forged-line" in ln][-1]
+        assert "/queue\\x1b[2K\\x1b[1Greleaser:\\x07forged-line\\x08" in line
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", keyed.log())
+
     @pytest.mark.parametrize("smuggle", [
         pytest.param(b"Content-Length: 0\r\nTransfer-Encoding: chunked", id="CL+TE"),
         pytest.param(b"Transfer-Encoding: chunked\r\nContent-Length: %d", id="TE+CL"),
