@@ -16,7 +16,7 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     PORT (8080), HOST (:: dual stack), SQLITE_DB_PATH (database.sqlite), RELEASER_WORK_DIR,
     RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
     RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
-    RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, and from Railway
+    RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES, and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
 
     GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
@@ -42,6 +42,7 @@ import calendar
 import dataclasses
 import errno
 import fcntl
+import fnmatch
 import sys
 
 if __name__ == "__main__":
@@ -168,6 +169,7 @@ class Config:
     git_token: Optional[str]
     git_depth: int  # 0: the commit's whole history
     git_ssh_key: Optional[str]
+    git_branches: Tuple[str, ...]  # glob patterns over branch names, or full refs (refs/...)
     request_timeout_ms: int
     on_railway: bool
     railway_volume: Optional[str]
@@ -231,6 +233,14 @@ class Config:
             raise ConfigError("RELEASER_GIT_SSH_KEY must hold a private key (the text of the "
                               "key file, -----BEGIN ... PRIVATE KEY-----)")
 
+        branches = tuple(p.strip() for p in env.get("RELEASER_GIT_BRANCHES", "*").split(","))
+        for pattern in branches:
+            if not pattern or re.search(r"[\s\x00-\x1f\x7f]", pattern) \
+                    or pattern.startswith("-") or pattern in ("refs/", "refs"):
+                raise ConfigError("RELEASER_GIT_BRANCHES must be comma-separated branch name "
+                                  "patterns (main, release/*) or full refs (refs/tags/v*), "
+                                  "not %r" % pattern[:60])
+
         config = cls(
             git_url=git_url,
             release_command=release_command,
@@ -248,6 +258,7 @@ class Config:
             git_token=env.get("RELEASER_GIT_TOKEN"),
             git_depth=number("RELEASER_GIT_DEPTH", 1),
             git_ssh_key=ssh_key,
+            git_branches=branches,
             request_timeout_ms=number("RELEASER_REQUEST_TIMEOUT_MS", 15000, minimum=1),
             on_railway="RAILWAY_ENVIRONMENT" in env or "RAILWAY_ENVIRONMENT_NAME" in env,
             railway_volume=volume,
@@ -1257,6 +1268,9 @@ class Workspace:
                 self._ensure_cache(rebuild, names)
                 if not self._has_release_ref(sha) or self._history_missing():
                     self._fetch(sha, deadline, hurry)
+                    self._check_is_commit(sha, deadline, hurry)
+                # Every attempt, not just the first fetch: a force push may have removed it.
+                self._check_on_allowed_branch(sha, deadline, hurry)
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
                 if exc.final or time.monotonic() + backoff >= deadline:
@@ -1273,8 +1287,9 @@ class Workspace:
             backoff = min(backoff * 2, 30.0)
 
     def _git(self, args: List[str], deadline: float, hurry: threading.Event,
-             cwd: Optional[str] = None) -> Tuple[int, str]:
-        rc, output = run_command(["git"] + args, cwd, self._git_env(), deadline, hurry)
+             cwd: Optional[str] = None, max_output: int = 65536) -> Tuple[int, str]:
+        rc, output = run_command(["git"] + args, cwd, self._git_env(), deadline, hurry,
+                                 max_output)
         return rc, mask_secrets(output.strip(), self._secrets)
 
     def _git_env(self) -> Dict[str, str]:
@@ -1407,6 +1422,78 @@ class Workspace:
                       "expired or has no access to the repository")
         raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason))
 
+    def _check_is_commit(self, sha: str, deadline: float, hurry: threading.Event) -> None:
+        """A SHA may name any object a server sends: an annotated tag would release its
+        commit under another name (and that commit again under its own), a tree or blob
+        cannot be checked out. Anything but a commit fails at once and leaves no ref."""
+        rc, kind = self._git(["--git-dir", self.cache, "cat-file", "-t", sha], deadline, hurry)
+        if rc == 0 and kind != "commit":
+            self._git(["--git-dir", self.cache, "update-ref", "-d", "refs/releases/" + sha],
+                      deadline, hurry)
+            raise GitError("%s is a %s, not a commit: ask for the SHA of a commit" % (sha, kind),
+                           final=True)
+
+    def _check_on_allowed_branch(self, sha: str, deadline: float,
+                                 hurry: threading.Event) -> None:
+        """The commit must be on a branch (or ref) of the remote that RELEASER_GIT_BRANCHES
+        allows: a tip costs one `git ls-remote`; an older commit (a rollback) also a fetch of
+        the allowed refs' recent history (since a day before the commit), kept under
+        refs/allowed/ so that the next such check fetches little. Pull request heads, commits
+        on no ref and commits a force push removed fail at once (GitError, final)."""
+        patterns = self.config.git_branches
+        flags = []
+        if all(not p.startswith("refs/") or p.startswith("refs/heads/") for p in patterns):
+            flags = ["--heads"]
+        elif all(not p.startswith("refs/") or p.startswith(("refs/heads/", "refs/tags/"))
+                 for p in patterns):
+            flags = ["--heads", "--tags"]
+        url = self.config.public_git_url
+        rc, out = self._git(["ls-remote"] + flags + ["--", url], deadline, hurry,
+                            max_output=64 << 20)
+        if rc != 0:
+            raise GitError("could not list the branches of %s: %s"
+                           % (url, _git_failure_reason(out)))
+        tips: Dict[str, str] = {}
+        for line in out.splitlines():
+            target, _, ref = line.partition("\t")
+            ref = ref[:-3] if ref.endswith("^{}") else ref  # an annotated tag's commit
+            if ref_allowed(ref, patterns):
+                tips[ref] = target
+        if sha in tips.values() or (tips and self._is_ancestor_of(sha, tips, deadline, hurry)):
+            return
+        raise GitError("commit %s is on no branch of %s that RELEASER_GIT_BRANCHES allows "
+                       "(%s): a pull request's commit, a commit only on a tag, or one a force "
+                       "push removed is not released" % (sha, url, ",".join(patterns)),
+                       final=True)
+
+    def _is_ancestor_of(self, sha: str, tips: Dict[str, str], deadline: float,
+                        hurry: threading.Event) -> bool:
+        """Whether the commit is in the history of one of `tips` ({ref: object})."""
+        rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
+                             deadline, hurry)
+        if rc != 0 or not when.isdigit():
+            raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
+        # Commit dates may be a little out of order (rebases, clocks): a day of margin.
+        since = ["--shallow-since=%d" % (int(when) - 86400)] if self.config.git_depth else []
+        refspecs = ["+%s:refs/allowed/%s" % (ref, ref[len("refs/"):]) for ref in tips
+                    if ref.startswith("refs/")]
+        fetch = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+                 "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        tail = ["--", self.config.public_git_url] + refspecs
+        rc, out = self._git(fetch + since + tail, deadline, hurry)
+        if rc != 0 and since and not _is_connection_error(out):
+            # Every allowed ref older than the day before, or a server that cannot send
+            # shallow histories (dumb HTTP): their whole histories, then.
+            rc, out = self._git(fetch + tail, deadline, hurry)
+        if rc != 0:
+            raise GitError("could not fetch the allowed branches of %s: %s"
+                           % (self.config.public_git_url, _git_failure_reason(out)))
+        rc, out = self._git(["--git-dir", self.cache, "for-each-ref", "--contains", sha,
+                             "--format=%(refname)", "refs/allowed/"], deadline, hurry,
+                            max_output=64 << 20)
+        fetched = {"refs/allowed/" + ref[len("refs/"):] for ref in tips}
+        return rc == 0 and any(ref in fetched for ref in out.splitlines())
+
     def _lay_out_tree(self, sha: str, marker: str, deadline: float,
                       hurry: threading.Event) -> str:
         os.makedirs(self.trees, exist_ok=True)
@@ -1473,6 +1560,18 @@ class Workspace:
                     tags["refs/tags/" + os.path.relpath(path, loose).replace(os.sep, "/")] = \
                         target
         return tags
+
+
+def ref_allowed(ref: str, patterns: Tuple[str, ...]) -> bool:
+    """Whether a remote ref matches RELEASER_GIT_BRANCHES: a pattern without "refs/" is a
+    glob over branch names (`*` crosses "/": every branch), one with it over full refs."""
+    for pattern in patterns:
+        if pattern.startswith("refs/"):
+            if fnmatch.fnmatchcase(ref, pattern):
+                return True
+        elif ref.startswith("refs/heads/") and fnmatch.fnmatchcase(ref[11:], pattern):
+            return True
+    return False
 
 
 def object_format(sha: str) -> str:

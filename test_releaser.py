@@ -316,6 +316,8 @@ class TestConfiguration:
         ("RELEASER_KILL_GRACE_MS", "-1"), ("DEFAULT_CLEANUP_DAYS", "1.5"),
         ("RELEASER_SHUTDOWN_GRACE_MS", "0"), ("RELEASER_INSECURE_NO_AUTH", "yes"),
         ("RELEASER_LOG_TAIL_BYTES", "12"), ("RELEASER_GIT_DEPTH", "one"),
+        ("RELEASER_GIT_BRANCHES", "main,,release/*"), ("RELEASER_GIT_BRANCHES", "main branch"),
+        ("RELEASER_GIT_BRANCHES", "refs/"),
     ])
     def test_a_malformed_value_stops_start_up_naming_the_variable(self, tmp_path, repo, name,
                                                                   value):
@@ -1037,9 +1039,11 @@ class TestRunningReleases:
         assert body["details"]["error"].startswith("could not fetch commit %s" % sha)
         assert service.log().count("retrying in") >= 1
 
-    def test_a_commit_fetched_once_runs_again_without_the_remote(self, releaser, repo,
-                                                                  tmp_path):
-        service = releaser()
+    def test_a_retry_of_a_cached_commit_asks_the_remote_again_and_fails_closed_without_it(
+            self, releaser, repo, tmp_path):
+        # The commit is in the cache, but whether it is still on an allowed branch (a force
+        # push may have removed it) only the remote can say: without it, nothing runs.
+        service = releaser(RELEASE_TIMEOUT_MS="2500")
         sha = repo.commit('test -e "$GATE/ok"')
         service.queue(sha)
         assert service.wait_final(sha)["state"] == "failed"
@@ -1047,6 +1051,11 @@ class TestRunningReleases:
         subprocess.run(["git", "--git-dir", cache, "pack-refs", "--all"], check=True)
         os.rename(repo.path, repo.path + "-gone")  # the remote is unreachable now
         open_gate(tmp_path, "ok")
+        service.queue(sha, retry=True)
+        body = service.wait_final(sha)
+        assert body["state"] == "failed" and body["details"]["exit_code"] is None
+        assert body["details"]["error"].startswith("could not list the branches of ")
+        os.rename(repo.path + "-gone", repo.path)
         service.queue(sha, retry=True)
         assert service.wait_final(sha)["state"] == "success"
 
@@ -1106,6 +1115,68 @@ class TestRunningReleases:
             assert service.logs(sha, **query).status == 400
         assert service.logs(sha, attempt=2).status == 404
         assert service.logs(ZERO_SHA).status == 404
+
+
+# --- Only commits, and only commits on an allowed branch --------------------------------------
+
+
+class TestOnlyCommitsOnAllowedBranches:
+    def test_a_tag_or_a_tree_fails_at_once_and_holds_up_nothing_behind_it(self, service, repo):
+        repo.commit()
+        repo.git("tag", "-a", "v1", "-m", "version 1")
+        tag, tree = repo.git("rev-parse", "v1"), repo.git("rev-parse", "HEAD^{tree}")
+        after = repo.commit("echo after")
+        for sha in (tag, tree, after):
+            service.queue(sha)
+        for sha, kind in ((tag, "tag"), (tree, "tree")):
+            body = service.wait_final(sha, timeout=15)
+            assert body["state"] == "failed"
+            assert body["details"]["error"] == \
+                "%s is a %s, not a commit: ask for the SHA of a commit" % (sha, kind)
+        assert service.wait_final(after, timeout=15)["state"] == "success"
+        assert "re-creating the cached clone" not in service.log()
+        assert "retrying" not in service.log()
+
+    def test_a_pull_request_head_or_a_commit_on_no_ref_is_refused_and_never_runs(
+            self, service, repo, tmp_path):
+        old = repo.commit('echo ran > "$TRACE.old"')
+        repo.commit()
+        repo.git("checkout", "--quiet", "-b", "pr")
+        pull = repo.commit('echo ran > "$TRACE.pull"')
+        repo.git("update-ref", "refs/pull/7/head", pull)
+        repo.git("checkout", "--quiet", "main")
+        repo.git("branch", "-D", "pr")
+        dangling = repo.git("commit-tree", "-m", "on no ref", "HEAD^{tree}")
+        for sha in (pull, dangling):
+            service.queue(sha)
+            body = service.wait_final(sha, timeout=15)
+            assert body["state"] == "failed"
+            assert body["details"]["error"].startswith(
+                "commit %s is on no branch of %s that RELEASER_GIT_BRANCHES allows (*)"
+                % (sha, repo.path))
+        assert not (tmp_path / "trace.pull").exists()
+        # A rollback to an older commit of a branch still releases.
+        service.queue(old)
+        assert service.wait_final(old)["state"] == "success"
+        assert (tmp_path / "trace.old").exists()
+
+    def test_git_branches_allows_only_the_named_branches_and_refs(self, releaser, repo):
+        service = releaser(RELEASER_GIT_BRANCHES="main, refs/tags/v*")
+        old = repo.commit()
+        repo.commit()
+        repo.git("checkout", "--quiet", "-b", "feature")
+        feature = repo.commit()
+        repo.git("checkout", "--quiet", "-b", "hotfix", "main")
+        tagged = repo.commit()
+        repo.git("tag", "-a", "v2", "-m", "version 2")
+        repo.git("checkout", "--quiet", "main")
+        repo.git("branch", "-D", "hotfix")
+        body = service.queue(feature) and service.wait_final(feature, timeout=15)
+        assert body["state"] == "failed"
+        assert "RELEASER_GIT_BRANCHES allows (main,refs/tags/v*)" in body["details"]["error"]
+        for sha in (tagged, old):
+            service.queue(sha)
+            assert service.wait_final(sha, timeout=15)["state"] == "success", sha
 
 
 # --- Nothing of an attempt outlives it ---------------------------------------------------------
@@ -1928,6 +1999,7 @@ class TestPreDeployReachability:
         service.queue(running)
         script = predeploy(service, waiting, RELEASER_WAIT_TIMEOUT="30")
         wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
+        service.wait_output(running, b"started\n")  # its command runs: SIGTERM fails it
         assert service.terminate() == 0  # SIGTERM: the running release fails, the queue stays
         script.wait_printed("releaser not reachable")
         open_gate(tmp_path, waiting)
