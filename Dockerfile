@@ -28,6 +28,12 @@ RUN apt-get update \
         tini \
     && rm -rf /var/lib/apt/lists/*
 
+# The release command runs as this user (RELEASER_RUN_AS below), not as root:
+# PID 1 (tini) and the releaser hold the API key and git credentials, and root
+# could read them from /proc; this user cannot, nor the database. Its home is a
+# fresh folder per release.
+RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin release
+
 COPY releaser.py pre-deploy.sh /app/
 RUN chmod 0644 /app/releaser.py && chmod 0755 /app/pre-deploy.sh
 
@@ -44,17 +50,18 @@ RUN chmod 0644 /app/releaser.py && chmod 0755 /app/pre-deploy.sh
 WORKDIR /data
 
 ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    RELEASER_RUN_AS=release
 
 EXPOSE 8080
 
-# Runs as root, on purpose. Railway mounts volumes owned by root after the
-# image is built, so a chown here cannot help, and a non-root USER cannot
-# create the database on the volume unless the service sets RAILWAY_RUN_UID=0,
-# which runs it as root anyway. The release command already holds the
-# application's production credentials (that is its job), so a non-root user
-# would add a failure mode without containing much. Elsewhere, run it as any
-# user with `docker run --user UID:GID` and a /data that user can write.
+# The releaser runs as root, on purpose. Railway mounts volumes owned by root
+# after the image is built, so a chown here cannot help, and a non-root USER
+# cannot create the database on the volume unless the service sets
+# RAILWAY_RUN_UID=0, which runs it as root anyway. Root is also what lets it
+# start the release command as the unprivileged user "release" (see above).
+# Elsewhere, run it as any user with `docker run --user UID:GID`, a /data that
+# user can write, and RELEASER_RUN_AS unset (the release then runs as that user).
 #
 # Docker's own health check. Railway's deploy check is the service's
 # Healthcheck Path setting instead (set it to /healthcheck); its docs do not say

@@ -16,7 +16,8 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     PORT (8080), HOST (:: dual stack), SQLITE_DB_PATH (database.sqlite), RELEASER_WORK_DIR,
     RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
     RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
-    RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES, and from Railway
+    RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES,
+    RELEASER_RUN_AS, and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
 
     GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
@@ -56,6 +57,7 @@ import io
 import ipaddress
 import json
 import os
+import pwd
 import queue
 import re
 import selectors
@@ -174,6 +176,7 @@ class Config:
     on_railway: bool
     railway_volume: Optional[str]
     draining_seconds: Optional[int]
+    run_as: Optional["RunAs"]  # the user release commands run as (root only)
     release_env: Mapping[str, str]
 
     @classmethod
@@ -241,6 +244,10 @@ class Config:
                                   "patterns (main, release/*) or full refs (refs/tags/v*), "
                                   "not %r" % pattern[:60])
 
+        run_as = None
+        if "RELEASER_RUN_AS" in env:
+            run_as = RunAs.named(env["RELEASER_RUN_AS"])
+
         config = cls(
             git_url=git_url,
             release_command=release_command,
@@ -263,6 +270,7 @@ class Config:
             on_railway="RAILWAY_ENVIRONMENT" in env or "RAILWAY_ENVIRONMENT_NAME" in env,
             railway_volume=volume,
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
+            run_as=run_as,
             release_env=types.MappingProxyType({}),
         )
         # release_env comes second: it needs secrets(), which needs the config.
@@ -297,6 +305,78 @@ class Config:
         elif self.on_railway:
             grace_ms = min(grace_ms, 1000)  # Railway kills about 3 s after SIGTERM
         return max(0, grace_ms) / 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class RunAs:
+    """RELEASER_RUN_AS: the user release commands run as, so that they can read neither the
+    releaser's database and credentials nor the environment of PID 1 (which holds them)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def named(cls, name: str) -> "RunAs":
+        try:
+            entry = pwd.getpwnam(name) if not name.isdigit() else pwd.getpwuid(int(name))
+        except KeyError:
+            raise ConfigError("RELEASER_RUN_AS names no user of this system: %r" % name[:40])
+        if entry.pw_uid == 0:
+            raise ConfigError("RELEASER_RUN_AS must name a user other than root")
+        if os.geteuid() != 0:
+            raise ConfigError("RELEASER_RUN_AS needs the releaser to run as root (it runs as "
+                              "user %d), which alone can start commands as another user"
+                              % os.geteuid())
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+#: Set by the releaser for itself only: the descriptor its secrets are handed over on.
+SECRETS_FD_VARIABLE = "RELEASER_SECRETS_FD"
+
+
+def hand_over_secrets_and_reexec(environ: Mapping[str, str], argv: List[str]) -> None:
+    """Execute this file again in place (same PID, no wrapper process) with the secrets
+    removed from the environment, which /proc/<pid>/environ shows to any process of the same
+    user (a release command reads its parent's): they are handed over on an inherited file
+    descriptor instead. Returns only if there is nothing to hide."""
+    secrets = {name: environ[name] for name in SECRET_VARIABLES if environ.get(name)}
+    url = environ.get("RELEASER_GIT_URL", "")
+    if url_password(url):
+        secrets["RELEASER_GIT_URL"] = url
+    if not secrets:
+        return
+    data = json.dumps(secrets).encode()
+    try:  # an anonymous file in memory: no size limit, nothing on disk
+        fd = os.memfd_create("releaser-secrets")
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except (AttributeError, OSError):  # not Linux: a pipe holds 64 KiB without a reader
+        fd, writer = os.pipe()
+        os.write(writer, data)
+        os.close(writer)
+    os.set_inheritable(fd, True)
+    env = {k: v for k, v in environ.items() if k not in secrets}
+    if "RELEASER_GIT_URL" in secrets:
+        env["RELEASER_GIT_URL"] = strip_credentials(url)
+    env[SECRETS_FD_VARIABLE] = str(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + argv, env)
+
+
+def take_handed_over_secrets(environ: Dict[str, str]) -> bool:
+    """Put the secrets hand_over_secrets_and_reexec() passed on back into `environ`; False
+    when there was no hand-over."""
+    fd = environ.pop(SECRETS_FD_VARIABLE, None)
+    if fd is None:
+        return False
+    try:
+        with os.fdopen(int(fd), "rb") as f:
+            environ.update(json.loads(f.read().decode()))
+    except (ValueError, OSError):
+        raise ConfigError("%s is set by the releaser for itself; unset it" % SECRETS_FD_VARIABLE)
+    return True
 
 
 def is_loopback(host: Optional[str]) -> bool:
@@ -909,6 +989,16 @@ class Store:
                 "('success', 'failed', 'timeout', 'cancelled')", (cutoff_ms,)).rowcount
 
 
+def restrict_database_files(db_path: str) -> None:
+    """With RELEASER_RUN_AS: the database's folder may be passed through (0711) but not
+    listed, and the database, its WAL, shared memory and lock files are the releaser's alone
+    (0600), so a release command cannot read the history, nor change it."""
+    os.chmod(os.path.dirname(db_path), 0o711)
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+        if os.path.exists(db_path + suffix):
+            os.chmod(db_path + suffix, 0o600)
+
+
 def parse_legacy_time(value) -> Optional[int]:
     """Milliseconds from the Node version's timestamps: SQLite's "2024-01-01 12:00:00" (UTC),
     JavaScript's "2024-01-01T12:00:00.000Z", or epoch milliseconds."""
@@ -1224,10 +1314,24 @@ class Workspace:
         threading.Thread(target=self._clean_up, name="tree-cleaner", daemon=True).start()
 
     def discard_tree(self, tree: str) -> None:
-        """Hand a finished tree to the cleaner thread, which removes it (a node_modules can
-        take seconds) and then runs git's housekeeping on the cache, so that neither delays
-        the next release. Trees it had no time for are removed at the next start."""
+        """Hand a finished tree (and its home, if any) to the cleaner thread, which removes
+        it (a node_modules can take seconds) and then runs git's housekeeping on the cache,
+        so that neither delays the next release. Trees it had no time for are removed at the
+        next start."""
         self._finished_trees.put(tree)
+        self._finished_trees.put(tree + ".home")
+
+    def hand_over_tree(self, tree: str, user: RunAs) -> str:
+        """Give the tree to the user the command runs as, with a fresh home of its own
+        (0700) beside it; return the home's path."""
+        for folder, names, files in os.walk(tree):
+            for name in [folder] + [os.path.join(folder, n) for n in names + files]:
+                os.lchown(name, user.uid, user.gid)
+        home = tree + ".home"
+        remove_tree(home)
+        os.mkdir(home, 0o700)
+        os.chown(home, user.uid, user.gid)
+        return home
 
     def _clean_up(self) -> None:
         while True:
@@ -1904,11 +2008,17 @@ class Worker:
         env = dict(self.config.release_env)
         env.update({"RELEASER_GIT_COMMIT_SHA": release.sha,
                     "RAILWAY_GIT_COMMIT_SHA": release.sha, ATTEMPT_MARKER: marker})
+        user = self.config.run_as
+        as_user = {}
+        if user is not None:
+            home = self.workspace.hand_over_tree(tree, user)
+            env.update(HOME=home, USER=user.name, LOGNAME=user.name)
+            as_user = dict(user=user.uid, group=user.gid, extra_groups=[])
         try:
             proc = start_process(
                 ["/bin/sh", "-c", self.config.release_command], cwd=tree, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, **as_user)
         except OSError as exc:
             return Outcome(Status.FAILED, error="could not start the release command: %s"
                            % exc.strerror)
@@ -2646,6 +2756,8 @@ class Application:
         if stopped:
             log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
         self.store = Store(config.db_path)
+        if config.run_as is not None:
+            restrict_database_files(config.db_path)
         workspace = Workspace(config)
         self._settle_interrupted_attempts()
         workspace.remove_leftover_trees()
@@ -2840,11 +2952,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] == "--version":
         print(__version__)
         return 0
+    environ = dict(os.environ)
     try:
-        config = Config.from_env(os.environ)
+        handed_over = take_handed_over_secrets(environ)
+        config = Config.from_env(environ)
     except ConfigError as exc:
         print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
         return 2
+    if not handed_over:
+        hand_over_secrets_and_reexec(environ, argv)
     # Signals are only written to a socket here; the main thread reads them, so no work (and
     # no lock) ever runs inside a signal handler.
     signal_r, signal_w = socket.socketpair()

@@ -29,6 +29,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -3371,11 +3372,95 @@ class TestApiKeyHardening:
 # --- Secrets ------------------------------------------------------------------------------------
 
 
+#: A release step that copies the environment of each of its ancestors it can read.
+ANCESTORS_ENVIRON = """p=$PPID
+while [ "$p" -gt 1 ]; do
+  echo "$p" >> "$TRACE.ppid"; cat "/proc/$p/environ" >> "$TRACE.env" 2>/dev/null || true
+  p=$(sed 's/.*) //' "/proc/$p/stat" | cut -d' ' -f2)
+done"""
+
+
 class TestSecrets:
     KEY = "api-key-S3CRET-0001"
     TOKEN = "tok-S3CRET-0002"
     PASSWORD = "pa55word-xyz"
     COMMAND_MARK = "cmd-S3CRET-0003"  # the release command's text is not logged either
+
+    SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nssh-S3CRET-0004-b3BlbnNzaC1rZXkt\n"
+               "-----END OPENSSH PRIVATE KEY-----\n")
+
+    def test_the_releasers_own_environment_holds_no_secret(self, releaser, repo, tmp_path):
+        # /proc/<pid>/environ shows the environment a process was started with: a release
+        # command can read its parent's (the releaser's), reversing whatever masking does.
+        service = releaser(RELEASER_API_KEY=self.KEY, RELEASER_GIT_TOKEN=self.TOKEN,
+                           RELEASER_GIT_SSH_KEY=self.SSH_KEY)
+        sha = repo.commit(ANCESTORS_ENVIRON)
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        # The releaser itself (same PID after it re-executed) is an ancestor; no wrapper
+        # process between it and the command holds the secrets either.
+        assert service.proc.pid in map(int, (tmp_path / "trace.ppid").read_text().split())
+        with open("/proc/%d/environ" % service.proc.pid, "rb") as f:
+            own = f.read()
+        for environ in (own, (tmp_path / "trace.env").read_bytes()):
+            for secret in (self.KEY, self.TOKEN, "ssh-S3CRET-0004", "PRIVATE KEY"):
+                assert secret.encode() not in environ
+                assert secret[::-1].encode() not in environ
+        # ... and the releaser still has them: the key is required.
+        assert service.get("/queue", headers={"Authorization": "Bearer wrong-key-1"}).status \
+            == 401
+        assert service.get("/queue").status == 200
+
+    def test_credentials_in_the_git_url_are_not_in_the_releasers_environment(
+            self, releaser, repo, dumb_git):
+        sha = repo.commit("echo released")
+        remote = dumb_git()
+        remote.start()
+        url = "http://user:%s@127.0.0.1:%d/repo.git" % (self.PASSWORD, remote.port)
+        service = releaser(RELEASER_GIT_URL=url)
+        with open("/proc/%d/environ" % service.proc.pid, "rb") as f:
+            own = f.read()
+        assert self.PASSWORD.encode() not in own
+        assert ("RELEASER_GIT_URL=http://127.0.0.1:%d/repo.git" % remote.port).encode() in own
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="RELEASER_RUN_AS needs the tests to run as "
+                                                  "root")
+    def test_run_as_runs_the_command_as_that_user_who_cannot_read_the_releasers_secrets(
+            self, releaser, repo):
+        user = pwd.getpwnam("nobody")
+        # The data folder must be reachable by that user: not under pytest's 0700 tmp_path.
+        base = tempfile.mkdtemp(prefix="releaser-run-as-")
+        try:
+            os.chmod(base, 0o711)
+            db = os.path.join(base, "data", "releases.sqlite")
+            service = releaser(RELEASER_RUN_AS="nobody", SQLITE_DB_PATH=db,
+                               RELEASER_API_KEY=self.KEY)
+            sha = repo.commit(
+                'echo "user $(id -u) groups $(id -G)"; echo "home $HOME"; touch "$HOME/x"; '
+                'test -O . && test -O release.sh && echo "owns the tree"; '
+                'git status --porcelain && echo "git works"; '
+                'cat "$SQLITE_DB_PATH" >/dev/null 2>&1 || echo "database unreadable"; '
+                'releaser=$(sed "s/.*) //" /proc/$PPID/stat | cut -d" " -f2); '
+                'cat /proc/$releaser/environ >/dev/null 2>&1 || echo "parent unreadable"; '
+                'ls "$(dirname "$SQLITE_DB_PATH")" >/dev/null 2>&1 || echo "folder unlistable"')
+            service.queue(sha)
+            body = service.wait_final(sha)
+            output = service.logs(sha).body.decode()
+            assert body["state"] == "success", output
+            assert "user %d groups %d\n" % (user.pw_uid, user.pw_gid) in output
+            home = re.search(r"home (\S+)", output).group(1)
+            assert home.endswith(".home")
+            for line in ("owns the tree", "git works", "database unreadable",
+                         "parent unreadable", "folder unlistable"):
+                assert line + "\n" in output
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                assert stat.S_IMODE(os.stat(db + suffix).st_mode) == 0o600, suffix
+            assert stat.S_IMODE(os.stat(os.path.dirname(db)).st_mode) == 0o711
+            wait_for(lambda: not os.path.exists(home), 10, "the home to be removed")
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
 
     def test_secrets_never_appear_in_output_answers_errors_or_files(
             self, releaser, repo, tmp_path, dumb_git):
