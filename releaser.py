@@ -75,7 +75,7 @@ import urllib.parse
 import uuid
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 try:  # hmac.compare_digest itself, without importing hmac: that loads OpenSSL (~3.7 MiB)
     from _operator import _compare_digest as compare_digest
@@ -591,6 +591,10 @@ class Decision:
     state: Optional[str] = None
 
 
+#: How often a waiting long-poll asks whether it should give up (its client went away).
+GIVE_UP_CHECK_S = 1.0
+
+
 class Store:
     """The SQLite database: the only place that holds SQL.
 
@@ -689,20 +693,26 @@ class Store:
                 db = None
             self._readers.put(db)
 
-    def wake_waiters(self) -> None:
+    def wake_waiters(self, changed: bool = True) -> None:
+        """Wake the threads in wait_for_change: after a change, or (`changed` False) so that
+        they ask their `give_up` again."""
         with self._changed:
-            self.version += 1
+            self.version += changed
             self._changed.notify_all()
 
-    def wait_for_change(self, seen_version: int, timeout: float) -> None:
-        """Block until a change after `seen_version` was committed, or `timeout` seconds."""
+    def wait_for_change(self, seen_version: int, timeout: float,
+                        give_up: Callable[[], bool] = lambda: False) -> None:
+        """Block until a change after `seen_version` was committed, `timeout` seconds passed
+        or `give_up()` is true (asked when woken, and at least every GIVE_UP_CHECK_S)."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while self.version == seen_version:
+        while True:
+            with self._changed:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if self.version != seen_version or remaining <= 0:
                     return
-                self._changed.wait(remaining)
+                self._changed.wait(min(remaining, GIVE_UP_CHECK_S))
+            if give_up():
+                return
 
     # -- schema
 
@@ -1771,20 +1781,22 @@ class LiveOutput:
             return bytes(self.tail), self.total
 
     def read_after(self, offset: int, deadline: float,
-                   stopping: threading.Event) -> Optional[Tuple[bytes, int]]:
+                   give_up: Callable[[], bool]) -> Optional[Tuple[bytes, int]]:
         """(kept tail, total) once there are bytes past `offset`, or `deadline` (monotonic)
-        passed, or the service is `stopping`; None if the attempt ended, after which its
-        record holds the final state and all that was kept."""
-        with self.changed:
-            while self.status == Status.RUNNING and self.total <= offset \
-                    and not stopping.is_set():
+        passed, or `give_up()` (asked when woken and every GIVE_UP_CHECK_S); None if the
+        attempt ended, after which its record holds the final state and all that was kept."""
+        while True:
+            with self.changed:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self.changed.wait(remaining)
-            if self.status != Status.RUNNING:
-                return None
-            return bytes(self.tail), self.total
+                if self.status != Status.RUNNING:
+                    return None
+                if self.total > offset or remaining <= 0:
+                    return bytes(self.tail), self.total
+                self.changed.wait(min(remaining, GIVE_UP_CHECK_S))
+            if give_up():
+                with self.changed:
+                    return None if self.status != Status.RUNNING else (bytes(self.tail),
+                                                                       self.total)
 
     def end(self, status: str) -> None:
         with self.changed:
@@ -2163,12 +2175,79 @@ MAX_WAIT_S = 60
 SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
 
-class Request:
-    """One request as the route handlers see it: query parameters, body, path argument."""
+class LongPoll:
+    """A request's leave to wait (`wait=`): it ends early when LongPolls asks it to yield
+    its place, or when its client closed the connection."""
 
-    def __init__(self, query: str, body: bytes, path_arg: str):
+    def __init__(self, connection: Optional[socket.socket]):
+        self.connection = connection
+        self.yielded = False  # set by LongPolls.yield_oldest; the answer says Retry-After
+
+    def must_end(self) -> bool:
+        return self.yielded or self.client_gone()
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its side (nothing more to read, ever)."""
+        if self.connection is None:
+            return False
+        timeout = self.connection.gettimeout()
+        try:
+            self.connection.settimeout(0)
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False  # open, and quiet
+        except OSError:
+            return True
+        finally:
+            try:
+                self.connection.settimeout(timeout)
+            except OSError:
+                pass
+
+
+class LongPolls:
+    """The long-polls waiting now, oldest first. A long-poll holds a connection (a place
+    of HTTPServer.MAX_CONNECTIONS) for up to a minute; when places run short, the oldest
+    are answered at once with the current state, `Retry-After: 1` and `Connection: close`,
+    so that a crowd of waiting clients never locks out /healthcheck or a new POST /queue,
+    and each waiting client pauses before it asks again."""
+
+    def __init__(self, wake: Callable[[], None]):
+        self._wake = wake  # makes every waiting long-poll look at its flags
+        self._lock = threading.Lock()
+        self._waiting: Dict[int, LongPoll] = {}  # insertion order: oldest first
+
+    @contextmanager
+    def holding(self, poll: LongPoll):
+        with self._lock:
+            self._waiting[id(poll)] = poll
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting.pop(id(poll), None)
+
+    def yield_oldest(self, count: int) -> None:
+        """Make `count` places free: those already yielding count towards it."""
+        with self._lock:
+            yielding = sum(poll.yielded for poll in self._waiting.values())
+            oldest = [poll for poll in self._waiting.values()
+                      if not poll.yielded][:max(0, count - yielding)]
+            for poll in oldest:
+                poll.yielded = True
+        if oldest:
+            self._wake()
+
+
+class Request:
+    """One request as the route handlers see it: query parameters, body, path argument, and
+    the long-poll a route that waits must pass on."""
+
+    def __init__(self, query: str, body: bytes, path_arg: str,
+                 long_poll: Optional[LongPoll] = None):
         self.body = body
         self.path_arg = path_arg
+        self.long_poll = long_poll or LongPoll(None)
         self._query = query
 
     def params(self, *allowed: str) -> Dict[str, str]:
@@ -2335,7 +2414,7 @@ def route_release_state(app: "Application", req: Request):
     wait = _wait_seconds(params)
     release = app.store.latest_release(sha)
     if release is not None and wait:
-        release = app.wait_until_final(release, wait)
+        release = app.wait_until_final(release, wait, req.long_poll)
     if release is None:
         raise _not_found(sha)
     # timeout_ms with queue_position lets a waiting client say how long it may wait at most.
@@ -2357,7 +2436,7 @@ def route_release_logs(app: "Application", req: Request):
         release = app.store.latest_release(sha)
         if release is None:
             raise _not_found(sha)
-    output = app.read_output(release, offset, wait)
+    output = app.read_output(release, offset, wait, req.long_poll)
     if output is None:
         raise _not_found(sha)
     status, data, start, total = output
@@ -2564,9 +2643,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             handler, path_arg = find_route(self.command, split.path)
             body = self._read_body()
             self._input.deadline = None  # a long-poll may now wait in peace
-            reply = handler(self.app, Request(split.query, body, path_arg))
+            poll = LongPoll(self.connection)
+            reply = handler(self.app, Request(split.query, body, path_arg, poll))
             status, payload = reply[0], reply[1]
             headers = reply[2] if len(reply) > 2 else {}
+            if poll.yielded:  # answered early to free its place: ask again in a second
+                headers = dict(headers, **{"Retry-After": "1"})
+                self.close_connection = True
         except ApiError as exc:
             status, payload, headers = exc.status, exc.body, exc.headers
         except sqlite3.Error as exc:
@@ -2671,6 +2754,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     each); past that a new connection gets a short 503 and is closed at once."""
 
     MAX_CONNECTIONS = 512
+    LONG_POLL_PLACES = MAX_CONNECTIONS * 3 // 4  # past this, the oldest long-polls yield
     request_queue_size = 128  # the listen backlog: socketserver's 5 stalls bursts in SYN retries
     daemon_threads = True
     block_on_close = False
@@ -2701,6 +2785,9 @@ class HTTPServer(http.server.ThreadingHTTPServer):
             full = self._connections >= self.MAX_CONNECTIONS
             if not full:
                 self._connections += 1
+            crowd = self._connections - self.LONG_POLL_PLACES
+        if crowd > 0:
+            self.app.long_polls.yield_oldest(crowd)
         if full:
             try:
                 request.setblocking(False)
@@ -2741,6 +2828,7 @@ class Application:
     def __init__(self, config: Config):
         self.config = config
         self.stopping = threading.Event()
+        self.long_polls = LongPolls(self.wake_long_polls)
         self.store: Optional[Store] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
@@ -2855,19 +2943,22 @@ class Application:
 
     # -- waiting for news (long-polls)
 
-    def wait_until_final(self, release: Release, seconds: float) -> Optional[Release]:
+    def wait_until_final(self, release: Release, seconds: float,
+                         poll: "LongPoll") -> Optional[Release]:
         """The attempt once it is final, or as it is after `seconds`, or at once when the
-        service begins to stop. None if its record vanished meanwhile."""
+        service begins to stop or the long-poll must yield. None if its record vanished."""
         deadline = time.monotonic() + seconds
-        while True:
-            seen = self.store.version
-            current = self.store.release_by_id(release.id)
-            remaining = deadline - time.monotonic()
-            if current is None or current.is_final or remaining <= 0 or self.stopping.is_set():
-                return current
-            self.store.wait_for_change(seen, remaining)
+        give_up = self._give_up(poll)
+        with self.long_polls.holding(poll):
+            while True:
+                seen = self.store.version
+                current = self.store.release_by_id(release.id)
+                remaining = deadline - time.monotonic()
+                if current is None or current.is_final or remaining <= 0 or give_up():
+                    return current
+                self.store.wait_for_change(seen, remaining, give_up)
 
-    def read_output(self, release: Release, offset: int, wait: float):
+    def read_output(self, release: Release, offset: int, wait: float, poll: "LongPoll"):
         """(state, bytes after `offset`, first kept position, next position) of an attempt's
         output; with `wait`, as soon as there are new bytes or the attempt is final.
 
@@ -2875,11 +2966,16 @@ class Application:
         database. None if the attempt's record vanished.
         """
         deadline = time.monotonic() + wait
+        give_up = self._give_up(poll)
+        with self.long_polls.holding(poll):
+            return self._read_output(release, offset, deadline, give_up)
+
+    def _read_output(self, release: Release, offset: int, deadline: float, give_up):
         while True:
             seen = self.store.version
             live = self.worker.live
             if live is not None and live.release_id == release.id:
-                kept = live.read_after(offset, deadline, self.stopping)
+                kept = live.read_after(offset, deadline, give_up)
                 if kept is not None:
                     return _output_after(Status.RUNNING, kept[0], kept[1], offset)
                 # It ended meanwhile: its record already holds the final state and output.
@@ -2888,10 +2984,21 @@ class Application:
                 return None
             status, tail, total = row
             remaining = deadline - time.monotonic()
-            if total > offset or status in Status.FINAL or remaining <= 0 \
-                    or self.stopping.is_set():
+            if total > offset or status in Status.FINAL or remaining <= 0 or give_up():
                 return _output_after(status, tail, total, offset)
-            self.store.wait_for_change(seen, remaining)
+            self.store.wait_for_change(seen, remaining, give_up)
+
+    def _give_up(self, poll: "LongPoll") -> Callable[[], bool]:
+        """When a long-poll answers early: the service stops, or the poll yields its place
+        (connections run short) or lost its client."""
+        return lambda: self.stopping.is_set() or poll.must_end()
+
+    def wake_long_polls(self) -> None:
+        """Make every waiting long-poll ask again whether it must end (see LongPolls)."""
+        self.store.wake_waiters(changed=False)
+        live = self.worker.live
+        if live is not None:
+            live.wake()
 
     # -- stop
 

@@ -2634,6 +2634,54 @@ class TestLoad:
                  "the service to let go of the closed connections")
         assert service.get("/healthcheck").status == 200
 
+    def test_six_hundred_long_polls_never_lock_out_healthcheck_or_a_new_release(
+            self, releaser, repo):
+        # Depends on: LongPolls (the oldest long-polls yield their places past three
+        # quarters of MAX_CONNECTIONS, answered at once with Retry-After: 1, then closed).
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running = repo.commit()
+        service.queue(running)
+        service.wait_state(running, "running")
+        poll = b"GET /release?commit-sha=%s&wait=60 HTTP/1.1\r\nHost: x\r\n\r\n" % running.encode()
+        clients = []
+        try:
+            for _ in range(600):
+                sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+                sock.sendall(poll)
+                clients.append(sock)
+            assert service.get("/healthcheck", timeout=5).status == 200
+            assert service.queue(repo.commit()).status == 202
+            answer = clients[0].recv(65536)  # the oldest: answered already, not in a minute
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            assert b"\r\nRetry-After: 1\r\n" in answer and b"Connection: close" in answer
+            assert b'"state": "running"' in answer
+        finally:
+            for sock in clients:
+                sock.close()
+
+    def test_a_long_poll_whose_client_went_away_frees_its_place_within_a_second(
+            self, releaser, repo):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED)
+        running = repo.commit()
+        service.queue(running)
+        service.wait_state(running, "running")
+        baseline = thread_count(service.proc.pid)
+        clients = []
+        for path in ["/release?commit-sha=%s&wait=60" % running,
+                     "/release/logs?commit-sha=%s&wait=60" % running] * 50:
+            sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+            clients.append(sock)
+        # (The baseline may count a thread still ending the request before.)
+        wait_for(lambda: thread_count(service.proc.pid) >= baseline + 99, 10,
+                 "100 waiting long-polls")
+        for sock in clients:
+            sock.close()
+        # One second to notice, plus scheduling on a loaded machine: far below the minute
+        # the long-polls asked for.
+        wait_for(lambda: thread_count(service.proc.pid) <= baseline + 2, 8,
+                 "the long-polls of closed connections to end")
+
     def test_a_burst_of_connections_is_taken_at_once(self, service):
         # Depends on: the listen backlog (HTTPServer.request_queue_size). Several services
         # deploying at once, each with a few requests, is what the service is for. A liveness
