@@ -26,7 +26,7 @@ Standard library only, Python 3.9+. README.md documents every variable and route
 
 States of one release attempt:
 
-    queued --> running --> success | failed | timeout
+    queued --> running --> success | failed | timeout | cancelled (aborted)
       |
       +------> cancelled
 
@@ -583,12 +583,15 @@ class Decision:
 
     `outcome` of request_release: "created" (a new attempt), "exists" (the latest attempt is
     queued, running or succeeded), "needs_retry" (it ended badly and retry was not asked),
-    "shutting_down" (nothing made). Of cancel_release: "cancelled", "not_found" (no
-    attempt), "not_queued" (the latest attempt is running or ended).
+    "shutting_down" (nothing made). Of cancel_release: "cancelled" (`previous_state` says
+    whether it was queued or running), "not_found" (no attempt), "not_queued" (the latest
+    attempt is running, or ended: `state`); of Application.cancel_release also
+    "shutting_down" (the service began to stop while the running attempt was being stopped).
     """
 
     outcome: str
     state: Optional[str] = None
+    previous_state: Optional[str] = None
 
 
 #: How often a waiting long-poll asks whether it should give up (its client went away).
@@ -929,7 +932,7 @@ class Store:
             db.execute("UPDATE release_log SET release_status = 'cancelled', error = 'cancelled',"
                        " ended_at = ?, updated_at = ? WHERE id = ?", (now, now, release_id))
             db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
-            return Decision("cancelled", Status.CANCELLED)
+            return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
 
     def claim_next_release(self) -> Optional[Release]:
         """The attempt the worker should run now: one already marked running by POST /queue,
@@ -1240,6 +1243,7 @@ def _is_alive(pid: int) -> bool:
 
 
 RAN_OUT_OF_TIME = "did not finish within the release timeout"
+CANCELLED_WHILE_RUNNING = "cancelled while running"
 
 
 class Interrupted(ReleaserError):
@@ -1885,7 +1889,12 @@ class Worker:
         self.live: Optional[LiveOutput] = None
         self._wake = threading.Event()
         self._stopping = threading.Event()  # take no new work
-        self._hurry = threading.Event()  # stop the running release now
+        self._hurry = threading.Event()  # stop the running release now: shutting down
+        # Set to end the current attempt early (shutdown or cancel): git and the command
+        # watch it. A new one per attempt; _cancel_id names the attempt DELETE asked to stop.
+        self._interrupt = threading.Event()
+        self._current_id: Optional[int] = None
+        self._cancel_id: Optional[int] = None
         self._kill_grace_s = config.kill_grace_ms / 1000
         # hurry() writes a byte here, so the select in _follow_command wakes at once.
         self._interrupt_r, self._interrupt_w = os.pipe()
@@ -1912,8 +1921,19 @@ class Worker:
         self._hurry.set()
         self._stopping.set()
         self._wake.set()
+        self._interrupt_attempt()
+
+    def cancel(self, release_id: int) -> None:
+        """Stop the running attempt `release_id` (DELETE /queue/<sha>): every process of it,
+        as on timeout; it ends `cancelled`. One still in its git step ends at once."""
+        self._cancel_id = release_id
+        if self._current_id == release_id:  # else run_next_release sees _cancel_id
+            self._interrupt_attempt()
+
+    def _interrupt_attempt(self) -> None:
+        self._interrupt.set()
         try:
-            os.write(self._interrupt_w, b"x")
+            os.write(self._interrupt_w, b"x")  # wakes the select in _follow_command
         except OSError:
             pass
 
@@ -1935,6 +1955,12 @@ class Worker:
         if self._stopping.is_set():  # claimed just as shutdown began: leave it for next start
             self.store.requeue_at_head(release.id)
             return True
+        self._interrupt = threading.Event()
+        if self._hurry.is_set():
+            self._interrupt.set()
+        self._current_id = release.id
+        if self._cancel_id == release.id:  # cancelled between claim and here
+            self._interrupt.set()
         live = LiveOutput(release.id, self.config.log_tail_bytes)
         self.live = live
         self.store.wake_waiters()  # log readers waiting on this attempt switch to `live`
@@ -1945,6 +1971,8 @@ class Worker:
                 tree, outcome = self._run_release(release, live)
             except Interrupted:
                 outcome = None
+                if self._cancel_id == release.id and not self._hurry.is_set():
+                    outcome = Outcome(Status.CANCELLED, error=CANCELLED_WHILE_RUNNING)
             except Exception as exc:
                 log("release %s: internal error: %s" % (release.sha, exc))
                 traceback.print_exc()
@@ -1971,6 +1999,7 @@ class Worker:
                 "" if outcome.error is None else " (%s)" % outcome.error))
         finally:
             self.live = None
+            self._current_id = None
             if tree is not None:
                 self.workspace.discard_tree(tree)
         return True
@@ -1998,7 +2027,7 @@ class Worker:
         deadline = time.monotonic() + timeout_s - elapsed_s
         marker = uuid.uuid4().hex
         try:
-            tree = self.workspace.prepare(release.sha, marker, deadline, self._hurry)
+            tree = self.workspace.prepare(release.sha, marker, deadline, self._interrupt)
         except GitError as exc:
             return None, Outcome(Status.FAILED, error=str(exc))
         try:
@@ -2009,8 +2038,8 @@ class Worker:
 
     def _run_command(self, release: Release, tree: str, marker: str, live: LiveOutput,
                      deadline: float) -> Outcome:
-        if self._stopping.is_set():
-            raise Interrupted()  # SIGTERM came during the git step: nothing ran, so requeue
+        if self._stopping.is_set() or self._interrupt.is_set():
+            raise Interrupted()  # SIGTERM or cancel came during the git step: nothing ran
         try:
             self.store.mark_command_starting(release.id, marker)
         except sqlite3.Error as exc:
@@ -2053,7 +2082,7 @@ class Worker:
         exit_fd = _process_exit_fd(proc.pid)
         if exit_fd is not None:
             selector.register(exit_fd, selectors.EVENT_READ)
-        timed_out = shut_down = False
+        timed_out = shut_down = cancelled = False
         next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
         saved_total = 0
         try:
@@ -2064,6 +2093,9 @@ class Worker:
                     break
                 if self._hurry.is_set():
                     shut_down = True
+                    break
+                if self._interrupt.is_set():
+                    cancelled = True
                     break
                 wait = min(deadline, next_save) - now
                 if exit_fd is None:
@@ -2096,6 +2128,8 @@ class Worker:
         if shut_down:
             return Outcome(Status.FAILED, error="interrupted by shutdown: the releaser stopped "
                                                 "before the release command finished")
+        if cancelled:
+            return Outcome(Status.CANCELLED, error=CANCELLED_WHILE_RUNNING)
         code = proc.returncode
         if code == 0:
             return Outcome(Status.SUCCESS, exit_code=0)
@@ -2383,15 +2417,20 @@ def route_queue_release(app: "Application", req: Request):
 def route_cancel_release(app: "Application", req: Request):
     req.params()
     sha = parse_sha(req.path_arg or None, "The commit SHA in DELETE /queue/<sha>")
-    decision = app.store.cancel_release(sha)
+    decision = app.cancel_release(sha)
     if decision.outcome == "not_found":
         raise ApiError(404, "No release found for commit %s" % sha)
-    if decision.state == Status.RUNNING:
-        raise ApiError(409, "Cannot cancel a running release", state=decision.state)
+    if decision.outcome == "shutting_down":
+        raise ApiError(503, "The releaser is shutting down; the running release is being "
+                            "stopped with it", state=decision.state)
     if decision.outcome == "not_queued":
         raise ApiError(409, "Release for commit %s already ended (%s); nothing to cancel"
                        % (sha, decision.state), state=decision.state)
-    return 200, {"message": "Release for commit %s removed from queue" % sha}
+    if decision.previous_state == Status.RUNNING:
+        return 200, {"message": "Release for commit %s stopped and cancelled" % sha,
+                     "state": decision.state, "previous_state": decision.previous_state}
+    return 200, {"message": "Release for commit %s removed from queue" % sha,
+                 "state": decision.state, "previous_state": decision.previous_state}
 
 
 def route_list_queue(app: "Application", req: Request):
@@ -2940,6 +2979,25 @@ class Application:
                 raise StartupError("cannot listen on %s port %d: %s"
                                    % (address, port, exc.strerror or exc))
         raise AssertionError("unreachable")
+
+    # -- cancelling
+
+    def cancel_release(self, sha: str) -> Decision:
+        """Cancel the commit's queued attempt, or stop its running one and answer once it is
+        final: `cancelled`, or its own outcome if the command ended before the stop took
+        effect (outcome "not_queued" with that state)."""
+        decision = self.store.cancel_release(sha)
+        if decision.state != Status.RUNNING:
+            return decision
+        release = self.store.latest_release(sha)
+        self.worker.cancel(release.id)
+        final = self.wait_until_final(release, self.config.kill_grace_ms / 1000 + 60,
+                                      LongPoll(None))
+        if final is None or not final.is_final:
+            return Decision("shutting_down", Status.RUNNING)
+        if final.status == Status.CANCELLED and final.error == CANCELLED_WHILE_RUNNING:
+            return Decision("cancelled", final.status, previous_state=Status.RUNNING)
+        return Decision("not_queued", final.status)
 
     # -- waiting for news (long-polls)
 

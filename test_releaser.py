@@ -630,18 +630,53 @@ class TestCancelRoute:
         service.queue(queued)
         resp = service.request("DELETE", "/queue/" + queued)
         assert resp.status == 200
-        assert resp.json() == {"message": "Release for commit %s removed from queue" % queued}
+        assert resp.json() == {"message": "Release for commit %s removed from queue" % queued,
+                               "state": "cancelled", "previous_state": "queued"}
         state = service.state(queued).json()
         assert state["state"] == "cancelled" and state["details"]["error"] == "cancelled"
         assert service.get("/queue").json()["queueLength"] == 0
         resp = service.request("DELETE", "/queue/" + queued)
         assert resp.status == 409 and resp.json()["state"] == "cancelled"
-        resp = service.request("DELETE", "/queue/" + running)
-        assert resp.status == 409
-        assert resp.json() == {"error": "Cannot cancel a running release", "state": "running"}
         assert service.queue(queued).status == 409  # cancelled is final: only retry runs it
         open_gate(tmp_path, running)
         service.wait_final(running)
+        resp = service.request("DELETE", "/queue/" + running)
+        assert resp.status == 409 and resp.json()["state"] == "success"
+
+    def test_a_running_release_can_be_aborted_with_every_process_of_it(
+            self, releaser, repo, tmp_path, predeploy):
+        service = releaser(RELEASER_KILL_GRACE_MS="300")
+        running = repo.commit('setsid sleep 300 >/dev/null 2>&1 & echo $! > "$TRACE.pid"; '
+                              'echo started; trap "" TERM; sleep 300')
+        behind = repo.commit("echo behind")
+        service.queue(running)
+        script = predeploy(service, running)
+        service.wait_output(running, b"started\n")
+        service.queue(behind)
+        resp = service.request("DELETE", "/queue/" + running)
+        # The answer comes once the attempt is final: nothing of it is left by then.
+        assert resp.status == 200, resp
+        assert resp.json() == {"message": "Release for commit %s stopped and cancelled" % running,
+                               "state": "cancelled", "previous_state": "running"}
+        assert not pid_alive(int((tmp_path / "trace.pid").read_text()))
+        body = service.state(running).json()
+        assert body["state"] == "cancelled"
+        assert body["details"]["error"] == "cancelled while running"
+        assert script.wait() == 1  # the waiting service is told, and does not deploy
+        assert "cancelled while running" in script.output
+        assert service.wait_final(behind)["state"] == "success"  # the queue moves on
+        assert service.queue(running).status == 409  # final: only a retry runs it again
+        assert service.queue(running, retry=True).status in (200, 202)
+
+    def test_a_release_stuck_in_its_git_step_can_be_aborted(self, releaser, repo, dumb_git):
+        remote = dumb_git()  # never started: git retries, the queue is held up
+        service = releaser(RELEASER_GIT_URL="http://127.0.0.1:%d/repo.git" % remote.port)
+        sha = repo.commit()
+        service.queue(sha)
+        wait_for(lambda: "retrying in" in service.log(), 15, "a git retry")
+        resp = service.request("DELETE", "/queue/" + sha)
+        assert resp.status == 200 and resp.json()["previous_state"] == "running"
+        assert service.state(sha).json()["details"]["error"] == "cancelled while running"
 
     @pytest.mark.parametrize("path,status", [
         ("/queue/" + "b" * 40, 404), ("/queue/", 400), ("/queue/abc", 400),
