@@ -198,17 +198,22 @@ class Config:
                 raise ConfigError("%s must be %s, not %d" % (name, limit, value))
             return value
 
-        def required(name, example):
-            if name not in env:
-                raise ConfigError("%s is required (for example %s)" % (name, example))
-            return env[name]
-
-        git_url = required("RELEASER_GIT_URL", "https://github.com/you/app.git")
+        examples = {"RELEASER_GIT_URL": "https://github.com/you/app.git",
+                    "RELEASER_RELEASE_COMMAND": "./scripts/release.sh"}
+        missing = [name for name in examples if name not in env]
+        if missing:  # all of them at once: one start to learn what to set
+            raise ConfigError(" and ".join(missing) + (" is" if len(missing) == 1 else " are")
+                              + " required (for example %s)" % ", ".join(
+                                  "%s=%s" % (name, examples[name]) for name in missing))
+        git_url = env["RELEASER_GIT_URL"]
         if git_url.startswith("-") or any(c in git_url for c in "\r\n\0"):
             raise ConfigError("RELEASER_GIT_URL is not a repository URL or path")
         if "://" not in git_url and not re.match(r"[^/]*:", git_url):
             git_url = os.path.abspath(git_url)  # a local path: git runs in other folders
-        release_command = required("RELEASER_RELEASE_COMMAND", "./scripts/release.sh")
+            if not is_git_repository(git_url):
+                raise ConfigError("RELEASER_GIT_URL is a local path, and %s is not a git "
+                                  "repository" % git_url)
+        release_command = env["RELEASER_RELEASE_COMMAND"]
 
         volume = env.get("RAILWAY_VOLUME_MOUNT_PATH")
         default_db = os.path.join(volume, "database.sqlite") if volume else "database.sqlite"
@@ -377,6 +382,12 @@ def take_handed_over_secrets(environ: Dict[str, str]) -> bool:
     except (ValueError, OSError):
         raise ConfigError("%s is set by the releaser for itself; unset it" % SECRETS_FD_VARIABLE)
     return True
+
+
+def is_git_repository(path: str) -> bool:
+    """A folder holding a repository: bare (HEAD, objects/) or with a work tree (.git)."""
+    return os.path.exists(os.path.join(path, ".git")) or (
+        os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects")))
 
 
 def is_loopback(host: Optional[str]) -> bool:
@@ -627,10 +638,17 @@ class Store:
         self._closed = False
         self._changed = threading.Condition()
         self.version = 0
+        for file in (path, path + "-wal"):  # SQLite would open it, and fail at the first write
+            if os.path.exists(file) and not os.access(file, os.W_OK):
+                raise StartupError("the database %s is read-only: the releaser must be able "
+                                   "to write it, its WAL and its folder (SQLITE_DB_PATH)" % file)
         try:
             self._db = self._connect()
             self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc):
+                raise StartupError("the database %s is read-only: the releaser must be able "
+                                   "to write it, its WAL and its folder (SQLITE_DB_PATH)" % path)
             raise StartupError("%s is not a SQLite database this releaser can use (%s)"
                                % (path, exc))
         self._upgrade_schema()
@@ -1324,6 +1342,9 @@ class Workspace:
         self.trees = os.path.join(config.work_dir, "trees")
         self._secrets = config.secrets()
         self._cache_lock = threading.Lock()  # housekeeping vs. re-creating the cache
+        # What the remote said last: None until known, "ok", or git's reason for refusing
+        # (no such repository, credentials refused), shown by /healthcheck.
+        self.remote_status: Optional[str] = None
         self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
         threading.Thread(target=self._clean_up, name="tree-cleaner", daemon=True).start()
 
@@ -1367,6 +1388,35 @@ class Workspace:
                 self._git(["--git-dir", cache, "-c", "gc.autoDetach=false", "gc", "--auto",
                            "--quiet"], time.monotonic() + 600, threading.Event())
 
+    def check_remote(self, hurry: threading.Event) -> None:
+        """Ask the remote once (the worker does, as it starts): a definite refusal is logged
+        with git's reason and kept in remote_status; a network error only logged."""
+        url = self.config.public_git_url
+        rc, out = self._git(["ls-remote", "--heads", "--", url], time.monotonic() + 20,
+                            hurry, max_output=64 << 20)
+        if rc == 0:
+            self.remote_status = "ok"
+        elif _is_definite_git_error(out):
+            self.remote_status = _git_failure_reason(out)
+            log("the repository %s refuses the releaser: %s; releases will fail until this is "
+                "fixed" % (url, self.remote_status))
+        else:
+            log("could not reach the repository %s at start-up (%s); releases will retry"
+                % (url, _git_failure_reason(out)))
+
+    def check_writable(self) -> None:
+        """RELEASER_WORK_DIR must take the cache and the trees: found at start-up, not as an
+        internal error at the first release."""
+        probe = os.path.join(self.config.work_dir, ".releaser-write-check")
+        try:
+            os.makedirs(self.config.work_dir, exist_ok=True)
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as exc:
+            raise StartupError("RELEASER_WORK_DIR %s is not writable: %s"
+                               % (self.config.work_dir, exc.strerror or exc))
+
     def remove_leftover_trees(self) -> None:
         if os.path.isdir(self.trees):
             for name in os.listdir(self.trees):
@@ -1389,8 +1439,11 @@ class Workspace:
                     self._check_is_commit(sha, deadline, hurry)
                 # Every attempt, not just the first fetch: a force push may have removed it.
                 self._check_on_allowed_branch(sha, deadline, hurry)
+                self.remote_status = "ok"
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
+                if exc.final and _is_definite_git_error(str(exc)):
+                    self.remote_status = str(exc).rsplit(": ", 1)[-1]
                 if exc.final or time.monotonic() + backoff >= deadline:
                     # A last try cut short by the timeout says less than the one before it.
                     if earlier is not None and RAN_OUT_OF_TIME in str(exc):
@@ -1538,7 +1591,8 @@ class Workspace:
             # git sent the credentials as a header, so it saw a 401 as "no credentials"
             reason = ("the server refused the credentials (HTTP 401): the token is wrong, "
                       "expired or has no access to the repository")
-        raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason))
+        raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason),
+                       final=_is_definite_git_error(everything or by_sha))
 
     def _check_is_commit(self, sha: str, deadline: float, hurry: threading.Event) -> None:
         """A SHA may name any object a server sends: an annotated tag would release its
@@ -1570,7 +1624,7 @@ class Workspace:
                             max_output=64 << 20)
         if rc != 0:
             raise GitError("could not list the branches of %s: %s"
-                           % (url, _git_failure_reason(out)))
+                           % (url, _git_failure_reason(out)), final=_is_definite_git_error(out))
         tips: Dict[str, str] = {}
         for line in out.splitlines():
             target, _, ref = line.partition("\t")
@@ -1715,12 +1769,25 @@ def _git_failure_reason(text: str) -> str:
     line before a "fatal:" when that is the remote's own word (ssh: "Permission denied")."""
     lines = [line.strip() for line in text.splitlines()
              if line.strip() and line.strip() not in _GIT_ADVICE]
+    if len(lines) > 1 and lines[-1] == "fatal: Could not read from remote repository.":
+        lines.pop()  # what git adds to every failure of the remote: the line before says why
     if not lines:
         return "git gave no reason"
     if len(lines) > 1 and lines[-1].startswith("fatal:") and not lines[-2].startswith(
             ("fatal:", "error:", "warning:", "hint:", "Warning:")):
         return "%s %s" % (lines[-2], lines[-1])
     return lines[-1]
+
+
+def _is_definite_git_error(output: str) -> bool:
+    """git's answer says the repository is missing or refuses us: retrying cannot help (a
+    network error, a 5xx, a timeout can, and are retried)."""
+    return bool(re.search(r"does not appear to be a git repository|Repository not found|"
+                          r"repository '[^']*' not found|Authentication failed|"
+                          r"could not read (Username|Password)|terminal prompts disabled|"
+                          r"returned error: 40[134]\b|Permission denied \(|"
+                          r"Host key verification failed|No such device or address",
+                          output, re.IGNORECASE))
 
 
 def _is_connection_error(message: str) -> bool:
@@ -1938,6 +2005,12 @@ class Worker:
             pass
 
     def run(self) -> None:
+        try:  # first, once: is the repository there, and will it let us in?
+            self.workspace.check_remote(self._hurry)
+        except Interrupted:
+            return
+        except Exception as exc:  # a check only: never a reason to stop releasing
+            log("could not check the repository at start-up: %s" % exc)
         while not self._stopping.is_set():
             try:
                 if not self.run_next_release():
@@ -2377,7 +2450,8 @@ def route_healthcheck(app: "Application", req: Request):
         running, queue_length = app.store.health()
     except sqlite3.Error as exc:
         return 500, {"status": "ERROR", "error": describe_database_error(exc)}
-    body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length}
+    body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length,
+            "git": app.workspace.remote_status}
     if app.stopping.is_set():
         return 503, dict(body, status="SHUTTING_DOWN")
     if not app.worker.is_alive():
@@ -2869,6 +2943,7 @@ class Application:
         self.stopping = threading.Event()
         self.long_polls = LongPolls(self.wake_long_polls)
         self.store: Optional[Store] = None
+        self.workspace: Optional[Workspace] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
         self._lock_file = None
@@ -2885,7 +2960,8 @@ class Application:
         self.store = Store(config.db_path)
         if config.run_as is not None:
             restrict_database_files(config.db_path)
-        workspace = Workspace(config)
+        self.workspace = workspace = Workspace(config)
+        workspace.check_writable()
         self._settle_interrupted_attempts()
         workspace.remove_leftover_trees()
         self.clean_old_records()

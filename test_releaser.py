@@ -312,6 +312,44 @@ class TestConfiguration:
         assert "RELEASER_GIT_URL is required" in output
         assert len(output.strip().splitlines()) == 1
 
+    def test_every_missing_required_variable_is_named_in_one_start(self, tmp_path, repo):
+        status, output = start_and_expect_exit(
+            {"RELEASER_GIT_URL": None, "RELEASER_RELEASE_COMMAND": None}, tmp_path, repo)
+        assert status == 2 and len(output.strip().splitlines()) == 1
+        assert "RELEASER_GIT_URL and RELEASER_RELEASE_COMMAND are required" in output
+
+    def test_a_local_path_that_is_not_a_repository_stops_start_up_naming_it(self, tmp_path,
+                                                                            repo):
+        status, output = start_and_expect_exit(
+            {"RELEASER_GIT_URL": str(tmp_path / "not-a-repo")}, tmp_path, repo)
+        assert status == 2
+        assert "RELEASER_GIT_URL is a local path, and %s is not a git repository" \
+            % (tmp_path / "not-a-repo") in output
+
+    def test_an_unwritable_work_dir_stops_start_up_naming_it(self, tmp_path, repo):
+        (tmp_path / "a-file").write_text("")
+        work = str(tmp_path / "a-file" / "work")
+        status, output = start_and_expect_exit({"RELEASER_WORK_DIR": work}, tmp_path, repo)
+        assert status == 2 and "Traceback" not in output
+        assert "RELEASER_WORK_DIR %s is not writable" % work in output
+
+    def test_a_remote_that_refuses_is_reported_at_start_up_and_fails_releases_at_once(
+            self, releaser, tmp_path):
+        # A URL (not a local path, which is checked as configuration): not a reason to exit,
+        # since on Railway an exiting service restarts in a loop, and a remote may come back.
+        url = "file://%s/missing.git" % tmp_path
+        service = releaser(RELEASER_GIT_URL=url)
+        health = wait_for(lambda: service.get("/healthcheck").json()["git"], 10,
+                          "the start-up check of the repository")
+        assert health.startswith("fatal: '%s/missing.git' does not appear to be a git "
+                                 "repository" % tmp_path), health
+        assert "the repository %s refuses the releaser: fatal:" % url in service.log()
+        sha = "ab" * 20
+        service.queue(sha)
+        body = service.wait_final(sha, timeout=10)
+        assert "does not appear to be a git repository" in body["details"]["error"]
+        assert "retrying in" not in service.log()
+
     @pytest.mark.parametrize("name,value", [
         ("RELEASE_TIMEOUT_MS", "30s"), ("RELEASE_TIMEOUT_MS", "0"), ("PORT", "70000"),
         ("RELEASER_KILL_GRACE_MS", "-1"), ("DEFAULT_CLEANUP_DAYS", "1.5"),
@@ -389,7 +427,7 @@ class TestConfiguration:
 
     def test_the_shutdown_grace_ends_two_seconds_before_railways_kill(self):
         def grace(**env):
-            base = {"RELEASER_GIT_URL": "/r", "RELEASER_RELEASE_COMMAND": "true",
+            base = {"RELEASER_GIT_URL": "https://example.com/r.git", "RELEASER_RELEASE_COMMAND": "true",
                     "HOST": "127.0.0.1"}
             return releaser_py.Config.from_env(dict(base, **env)).shutdown_grace_s()
 
@@ -403,14 +441,14 @@ class TestConfiguration:
 
     def test_database_defaults_to_the_railway_volume(self):
         config = releaser_py.Config.from_env({
-            "RELEASER_GIT_URL": "/r", "RELEASER_RELEASE_COMMAND": "true", "HOST": "::1",
+            "RELEASER_GIT_URL": "https://example.com/r.git", "RELEASER_RELEASE_COMMAND": "true", "HOST": "::1",
             "RAILWAY_VOLUME_MOUNT_PATH": "/data"})
         assert config.db_path == "/data/database.sqlite"
         assert config.work_dir == "/data/releaser-work"
 
     def test_empty_variables_count_as_unset(self):
         config = releaser_py.Config.from_env({
-            "RELEASER_GIT_URL": "/r", "RELEASER_RELEASE_COMMAND": "true", "HOST": "127.0.0.1",
+            "RELEASER_GIT_URL": "https://example.com/r.git", "RELEASER_RELEASE_COMMAND": "true", "HOST": "127.0.0.1",
             "PORT": "", "RELEASER_API_KEY": ""})
         assert config.port == 8080 and config.api_key is None
 
@@ -781,7 +819,11 @@ class TestReadRoutes:
 
     def test_healthcheck(self, service):
         resp = service.get("/healthcheck")
-        assert resp.json() == {"status": "OK", "isReleaseRunning": False, "queueLength": 0}
+        body = resp.json()
+        assert body.pop("git") in (None, "ok")  # None until the start-up check has answered
+        assert body == {"status": "OK", "isReleaseRunning": False, "queueLength": 0}
+        wait_for(lambda: service.get("/healthcheck").json()["git"] == "ok", 10,
+                 "the start-up check of the repository")
 
 
 class TestHttpRules:
@@ -1065,8 +1107,9 @@ class TestRunningReleases:
         assert os.path.exists(os.path.join(cache, "refs", "releases", sha))
         assert "re-creating the cached clone" not in service.log()
 
-    def test_an_unreachable_repository_is_retried_until_the_timeout(self, releaser, tmp_path):
-        service = releaser(RELEASER_GIT_URL=str(tmp_path / "no-such-repo"),
+    def test_an_unreachable_repository_is_retried_until_the_timeout(self, releaser, dumb_git):
+        remote = dumb_git()  # never started: connections are refused, a network error
+        service = releaser(RELEASER_GIT_URL="http://127.0.0.1:%d/repo.git" % remote.port,
                            RELEASE_TIMEOUT_MS="2500")
         sha = "ab" * 20
         service.queue(sha)
@@ -1302,7 +1345,8 @@ class TestNothingOutlivesAnAttempt:
             assert all(pid_alive(pid) for pid in fetching)  # ... and so does kill -9
             service = releaser(RELEASER_GIT_URL=url)
             assert not any(pid_alive(pid) for pid in fetching)
-            assert "stopped %d git processes" % len(fetching) in service.log()
+            assert re.search(r"stopped \d+ git processes an earlier run of this releaser "
+                             r"left behind", service.log())
         finally:
             silent.close()
 
@@ -1355,9 +1399,9 @@ class TestCrashRecovery:
         assert [row[0] for row in order] == shas[1:]
 
     def test_an_attempt_interrupted_before_its_command_started_runs_again_first(
-            self, releaser, repo, tmp_path):
-        # git keeps failing (the repository is missing), so the attempt stays in its git step.
-        service = releaser(RELEASER_GIT_URL=str(tmp_path / "not-yet"))
+            self, releaser, repo, dumb_git):
+        # git keeps failing (the remote is unreachable), so the attempt stays in its git step.
+        service = releaser(RELEASER_GIT_URL="http://127.0.0.1:%d/repo.git" % dumb_git().port)
         first, second = repo.commit(), repo.commit()
         service.queue(first)
         service.queue(second)
@@ -1423,8 +1467,8 @@ class TestShutdown:
         wait_for(lambda: not pid_alive(int(pid_file.read_text())), 10, "the release to stop")
 
     def test_sigterm_during_the_git_step_puts_the_attempt_back_at_the_head(self, releaser,
-                                                                           repo, tmp_path):
-        service = releaser(RELEASER_GIT_URL=str(tmp_path / "not-yet"),
+                                                                           repo, dumb_git):
+        service = releaser(RELEASER_GIT_URL="http://127.0.0.1:%d/repo.git" % dumb_git().port,
                            RELEASER_SHUTDOWN_GRACE_MS="300")
         sha = repo.commit()
         service.queue(sha)
@@ -2492,6 +2536,15 @@ class TestDatabaseFaults:
                      in service.log(), 15, "the worker to retry")
             assert service.proc.poll() is None
         self._finish_after_the_fault(service, tmp_path, running, queued, later)
+
+
+    def test_a_read_only_database_stops_start_up_saying_so(self, releaser, repo, tmp_path):
+        service = releaser()
+        service.terminate()
+        with unwritable(service.db_path):
+            status, output = start_and_expect_exit({}, tmp_path, repo)
+        assert status == 2
+        assert "the database %s is read-only" % service.db_path in output, output
 
 
 # --- Faults: git --------------------------------------------------------------------------------
@@ -3936,7 +3989,7 @@ class TestPrivateHttpRepositories:
         assert error.startswith("could not fetch commit %s from %s: "
                                 % (sha, git_http_server.url())), error
         assert "terminal prompts disabled" in error  # git's reason; it never waits for a prompt
-        assert "retrying in" in service.log()  # retried within the timeout first
+        assert "retrying in" not in service.log()  # a refusal: failed at once, not retried
         # git asked, was refused, and had nothing to send
         assert git_http_server.requests
         assert {r.status for r in git_http_server.requests} == {401}
