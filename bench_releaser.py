@@ -3,7 +3,7 @@
 
 Run it from the project folder (standard library only, Python 3.9+; `wrk` and `curl` optional):
 
-    python3 bench_releaser.py            # the full benchmark, about two minutes
+    python3 bench_releaser.py            # the full benchmark, a few minutes
     python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
     python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
 
