@@ -82,6 +82,7 @@ Exit status: 0 when every measurement ran (a missed target is reported, not a fa
 """
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -103,7 +104,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LISTENING_RE = re.compile(r"releaser: listening on http://(\S+):(\d+) ")
@@ -777,25 +778,25 @@ class Subject:
     gaps: List[float] = dataclasses.field(default_factory=list)
     loads: Dict[Tuple[str, int], List["LoadResult"]] = dataclasses.field(default_factory=dict)
     memory: Dict[str, Tuple[float, str]] = dataclasses.field(default_factory=dict)  # MiB, PSS
-    failed: set = dataclasses.field(default_factory=set)  # parts that could not run
+    failed: Set[str] = dataclasses.field(default_factory=set)  # parts that could not run
 
     def remember_rss(self, name: str) -> None:
         self.memory[name] = (self.server.rss_mib(), self.server.pss_text())
 
 
-def measure_dispatch_and_completion(settings: Settings, subject: Subject, shas: List[str],
-                                    predeploy_script: str, run_dir: str,
-                                    pauses: List[float]) -> None:
-    """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh;
-    before each, a pause (time for the worker to remove the last tree, so the next POST finds
-    the service idle; with a baseline, a random one: see "Side by side")."""
+def measure_dispatch_and_completion(subject: Subject, settings: Settings, predeploy_script: str,
+                                    run_dir: str, releases: List[Tuple[str, float]]) -> None:
+    """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh.
+    `releases`: (sha, the pause before its POST): time for the worker to remove the last tree,
+    so that the POST finds the service idle; with a baseline, a random one (see "Side by
+    side")."""
     server, marks = subject.server, subject.marks
     marks.set_body("sleep %g" % settings.release_sleep_s)
     if not server.speaks_our_api:
         subject.predeploy_problem = "pre-deploy.sh speaks this project's API"
     elif not os.path.isfile(predeploy_script):
         subject.predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
-    for sha, pause in zip(shas, pauses):
+    for sha, pause in releases:
         time.sleep(pause)
         status, posted_ns = server.queue(sha)
         if status != 200:
@@ -851,7 +852,7 @@ class LoadResult:
 
 
 def wrk_load(url: str, headers: Dict[str, str], clients: int, seconds: float) -> LoadResult:
-    header_args = [arg for name, value in headers.items() for arg in ("-H", "%s: %s" % (name, value))]
+    header_args = [arg for item in headers.items() for arg in ("-H", "%s: %s" % item)]
     proc = subprocess.Popen(["wrk", "-t", str(min(2, clients)), "-c", str(clients),
                              "-d", "%ds" % max(1, round(seconds)), "--latency"] + header_args
                             + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -1011,26 +1012,19 @@ def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                 if subject is subjects[0]:
                     return
                 subjects.remove(subject)
-        each_round("dispatch and completion",
-                   lambda subject, shas_pauses: measure_dispatch_and_completion(
-                       settings, subject, [sha for sha, _ in shas_pauses], args.pre_deploy,
-                       run_dir, [pause for _, pause in shas_pauses]),
-                   samples=list(zip(release_shas, pauses)))
+        each_round("dispatch and completion", measure_dispatch_and_completion, settings,
+                   args.pre_deploy, run_dir, samples=list(zip(release_shas, pauses)))
         each_round("back-to-back dispatch", measure_back_to_back, samples=batch_shas)
         time.sleep(1.0)
         for subject in subjects:
             subject.remember_rss("rss_idle_after_releases")
-        samplers = [RssSampler(subject.server.proc.pid) for subject in subjects]
-        for sampler in samplers:
-            sampler.__enter__()
-        try:
+        with contextlib.ExitStack() as samplers_running:
+            samplers = [samplers_running.enter_context(RssSampler(subject.server.proc.pid))
+                        for subject in subjects]
             for route, clients in STATUS_LOADS:
                 each_round("status load (%s, %d clients)" % (route, clients),
                            measure_status_load, settings, route, clients, repo.shas[0],
                            use_wrk)
-        finally:
-            for sampler in samplers:
-                sampler.__exit__()
         time.sleep(1.0)
         for subject, sampler in zip(subjects, samplers):
             subject.memory["rss_peak_under_load"] = (sampler.peak_kib / 1024, "")
