@@ -3,21 +3,27 @@
 
 Run it from the project folder (standard library only, Python 3.9+; `wrk` and `curl` optional):
 
-    python3 bench_releaser.py            # the full benchmark, about two minutes
+    python3 bench_releaser.py            # the full benchmark, a few minutes
     python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
     python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
 
 Options: --only service|git|history (repeatable), --client auto|wrk|python, --work-dir DIR,
---releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs).
+--releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs),
+--baseline-cmd CMD (and --baseline-sha-param, --baseline-state-field, --baseline-poll-ms):
+see "Side by side" below.
 Figures are wall-clock times on a machine of 2 cores: other work on it shows in them, so the
-load average before and after the run is printed with the table.
+load average before and after the run is printed with the table, and a comparison with another
+implementation means something only when both were measured in the same run (--baseline-cmd).
 
 It starts `python3 releaser.py` as a subprocess (HOST=127.0.0.1, PORT=0, a database in a
 temporary folder) against git repositories it generates itself, served as file:// URLs so
 that git speaks its pack protocol as it would to a remote. Every request goes to 127.0.0.1.
 
+Every request carries an API key (`X-API-Key`), as in production, where the service listens
+beyond loopback and needs one.
+
 What it measures (each figure is printed as one `name: value unit` line, then all of them in
-a table with their target, PASS/MISS, and the original Node implementation's figure):
+a table with their target and PASS/MISS):
 
   dispatch      POST /queue answered -> the release command started (its first line writes
                 `date +%s%N` to a file), on an idle service; median and p95. Includes git
@@ -43,6 +49,30 @@ a table with their target, PASS/MISS, and the original Node implementation's fig
                 with 1,000,000 release records (20,000 with --quick) written straight into the
                 database while the service was stopped, spread over the last 30 days.
 
+Side by side: `--baseline-cmd '<command>'` starts a second releaser, one that speaks the seed's
+API (the original Node implementation, say), and measures the service part (startup,
+dispatch, completion, back to back, status load, memory) on it as well, interleaved with
+releaser.py in the same run: ours, baseline, ours, baseline (two rounds, each with half the
+samples; each status load run twice on each). The table then gets a baseline column and each
+figure's ratio, ours / baseline (1/74: ours is 74 times lower). The command is split into
+words as a shell would, but run without one (use `env NAME=value ...` to set variables); it
+should start the server process itself, not a launcher such as `npm start`, whose own memory
+would be counted (memory is the VmRSS of the process and its children). It runs in a folder
+of its own (its working directory) with the seed's variables: RELEASER_GIT_URL (the same
+generated repository), RELEASER_RELEASE_COMMAND (the same timestamping command; the baseline
+sets RELEASER_GIT_COMMIT_SHA for it), SQLITE_DB_PATH (relative: db/releaser.sqlite),
+HOST=127.0.0.1, PORT (a free port; it must listen on 127.0.0.1 there), and the API key as
+both RELEASER_API_KEY and API_KEY. It is ready when `GET /healthcheck` answers 200.
+`--baseline-sha-param` names its query parameter of `GET /release` (the original code's is
+`commitSha`), `--baseline-state-field` the field of that answer holding the state, dotted
+for a nested one (`release_status`, or `details.release_status`). A baseline without
+long-polls (the seed has none) is polled every `--baseline-poll-ms` ms (default 20), and the
+table says so; 0 long-polls it as releaser.py is (`&wait=60`). pre-deploy.sh speaks this
+project's API, so its figure is ours only. With a baseline, each release is queued at a
+random moment (a pause of 0.2 to 5.2 s before each POST, the same pauses for both), as deploys
+arrive: a baseline that looks at its queue on a timer (the seed: every 5 s) would otherwise be
+caught at the same phase of that timer every time. The git and history parts are ours only.
+
 Generated repositories are cached in the work folder (default /tmp/bench-work, --work-dir),
 so reruns skip generating them; everything else lives in a run folder inside it that is
 removed at the end, also on Ctrl-C, after the servers and clients were stopped.
@@ -52,6 +82,7 @@ Exit status: 0 when every measurement ran (a missed target is reported, not a fa
 """
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -65,6 +96,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -72,7 +104,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LISTENING_RE = re.compile(r"releaser: listening on http://(\S+):(\d+) ")
@@ -142,8 +174,9 @@ class Figure:
     value: Optional[float]  # None: unavailable
     unit: str
     target: Optional[Target] = None
-    baseline: str = ""
     note: str = ""
+    baseline: Optional[float] = None  # the same figure on the baseline, in the same run
+    baseline_note: str = ""  # how the baseline's figure differs, or why it is unavailable
 
     def result(self) -> str:
         if self.value is None:
@@ -153,9 +186,32 @@ class Figure:
         return "PASS" if self.target.met(self.value) else "MISS"
 
     def value_text(self) -> str:
-        if self.value is None:
-            return "unavailable"
-        return "%s %s" % (_number(self.value), self.unit)
+        return _value_text(self.value, self.unit)
+
+    def baseline_text(self) -> str:
+        if self.baseline is None and not self.baseline_note:
+            return "-"  # not measured on the baseline
+        return _value_text(self.baseline, self.unit)
+
+    def ratio_text(self) -> str:
+        """ours / baseline: "0.96", or "1/74" when ours is 74 times lower."""
+        if self.value is None or not self.baseline:
+            return "-"
+        ratio = self.value / self.baseline
+        if ratio < 0.5:
+            inverse = 1 / ratio
+            return "1/" + ("{:,.0f}".format(inverse) if inverse >= 10 else "%.1f" % inverse)
+        return "%.2f" % ratio
+
+    def notes(self) -> str:
+        if not self.baseline_note:
+            return self.note
+        return "%s; baseline: %s" % (self.note, self.baseline_note) if self.note \
+            else "baseline: " + self.baseline_note
+
+
+def _value_text(value: Optional[float], unit: str) -> str:
+    return "unavailable" if value is None else "%s %s" % (_number(value), unit)
 
 
 def _number(value: float) -> str:
@@ -167,18 +223,24 @@ def _number(value: float) -> str:
 
 
 class Report:
-    """Collects figures, printing each as it is measured and all of them in a table at the end."""
+    """Collects figures, printing each as it is measured and all of them in a table at the end.
+    With a baseline (`baseline_label`), the table has its column and the ratios."""
 
-    def __init__(self):
+    def __init__(self, baseline_label: str = ""):
         self.figures: List[Figure] = []
         self.failures: List[str] = []
+        self.baseline_label = baseline_label
 
-    def add(self, name, value, unit, target=None, baseline="", note_text="") -> Figure:
-        figure = Figure(name, value, unit, target, baseline, note_text)
+    def add(self, name, value, unit, target=None, note_text="", baseline=None,
+            baseline_note="") -> Figure:
+        figure = Figure(name, value, unit, target, note_text, baseline, baseline_note)
         self.figures.append(figure)
         line = "%s: %s" % (name, figure.value_text())
         if value is None and note_text:
             line += " (%s)" % note_text
+        if self.baseline_label and figure.baseline_text() != "-":
+            line += "  | baseline: %s | ours/baseline: %s" % (figure.baseline_text(),
+                                                              figure.ratio_text())
         print(line, flush=True)
         return figure
 
@@ -187,10 +249,16 @@ class Report:
         note("%s could not be measured: %s" % (section, error))
 
     def table(self) -> str:
-        header = ("figure", "value", "target", "result", "Node original", "client / notes")
-        rows = [header] + [(f.name, f.value_text(), f.target.text if f.target else "-",
-                            f.result(), f.baseline or "-", f.note or "")
-                           for f in self.figures]
+        if self.baseline_label:
+            header = ("figure", "value", "target", "result", self.baseline_label,
+                      "ours/baseline", "client / notes")
+            rows = [(f.name, f.value_text(), f.target.text if f.target else "-", f.result(),
+                     f.baseline_text(), f.ratio_text(), f.notes()) for f in self.figures]
+        else:
+            header = ("figure", "value", "target", "result", "client / notes")
+            rows = [(f.name, f.value_text(), f.target.text if f.target else "-", f.result(),
+                     f.notes()) for f in self.figures]
+        rows.insert(0, header)
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
         lines = []
         for i, row in enumerate(rows):
@@ -264,12 +332,30 @@ def proc_kib(pid: int, field: str = "VmRSS", source: str = "status") -> Optional
     return None
 
 
+def process_tree(pid: int) -> List[int]:
+    """The process and its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        for children in glob.glob("/proc/%d/task/*/children" % pid):
+            try:
+                with open(children) as f:
+                    todo += [int(child) for child in f.read().split()]
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
 def rss_kib(pid: int) -> Optional[int]:
-    return proc_kib(pid, "VmRSS")
+    """VmRSS of the process and its children (a server that is not one process is counted
+    whole; an idle releaser.py has no children)."""
+    values = [proc_kib(p, "VmRSS") for p in process_tree(pid)]
+    return sum(v for v in values if v is not None) if values[0] is not None else None
 
 
 class RssSampler:
-    """The highest VmRSS of a process, sampled every 20 ms while running."""
+    """The highest VmRSS of a process (and its children), sampled every 20 ms while running."""
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -376,46 +462,69 @@ def warm_page_cache(repo: Repo) -> None:
 class Server:
     """One `python3 releaser.py` in a folder of its own (database, work dir, log)."""
 
+    label = "releaser.py"
+    sha_param = "commit-sha"  # GET /release?<sha_param>=<sha>
+    state_field = "state"  # where that answer has the state; dotted for a nested field
+    poll_s = 0.0  # 0: GET /release long-polls (&wait=60); else polled every poll_s seconds
+    speaks_our_api = True  # pre-deploy.sh works with it
+
     def __init__(self, run_dir: str, name: str, releaser: str, git_url: str, command: str,
-                 extra_env: Optional[Dict[str, str]] = None):
+                 api_key: str, extra_env: Optional[Dict[str, str]] = None):
         self.dir = os.path.join(run_dir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db_path = os.path.join(self.dir, "db", "releaser.sqlite")
         self.log_path = os.path.join(self.dir, "server.log")
         self.releaser = releaser
+        self.api_key = api_key
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("RELEASER_", "RAILWAY_", "RELEASE_"))
-               and k not in ("HOST", "PORT", "SQLITE_DB_PATH", "DEFAULT_CLEANUP_DAYS")}
+               and k not in ("HOST", "PORT", "SQLITE_DB_PATH", "DEFAULT_CLEANUP_DAYS",
+                             "API_KEY")}
         env.update(RELEASER_GIT_URL=git_url, RELEASER_RELEASE_COMMAND=command,
-                   SQLITE_DB_PATH=self.db_path, HOST="127.0.0.1", PORT="0",
-                   RELEASER_SHUTDOWN_GRACE_MS="2000", RELEASER_KILL_GRACE_MS="1000")
+                   RELEASER_API_KEY=api_key, SQLITE_DB_PATH=self.db_path, HOST="127.0.0.1",
+                   PORT="0", RELEASER_SHUTDOWN_GRACE_MS="2000", RELEASER_KILL_GRACE_MS="1000")
         env.update(extra_env or {})
         self.env = env
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
 
+    @property
+    def headers(self) -> Dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
     def start(self, timeout_s: float = 60.0) -> float:
-        """Start and wait for the "listening on" line; returns the seconds that took."""
+        """Start and wait until it is ready; returns the seconds that took."""
         started = time.monotonic()
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen([sys.executable, self.releaser], cwd=self.dir,
-                                         env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=log_file, stderr=subprocess.STDOUT)
+            self.proc = self._spawn(log_file)
         CLEANUP.servers.append(self)
         while time.monotonic() - started < timeout_s:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)  # this start's lines only
-                match = LISTENING_RE.search(f.read().decode(errors="replace"))
-            if match:
-                self.port = int(match.group(2))
+            if self._ready(offset):
                 return time.monotonic() - started
             if self.proc.poll() is not None:
                 break
             time.sleep(0.005)
         self.stop()
-        raise BenchError("releaser did not start (exit %s): %s"
-                         % (self.proc.returncode, self.log_tail()))
+        raise BenchError("%s did not start (exit %s): %s"
+                         % (self.label, self.proc.returncode, self.log_tail()))
+
+    def _spawn(self, log_file) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, self.releaser], cwd=self.dir, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+
+    def _ready(self, log_offset: int) -> bool:
+        """Ready once this start's "listening on" line is in the log, which gives the port."""
+        with open(self.log_path, "rb") as f:
+            f.seek(log_offset)
+            match = LISTENING_RE.search(f.read().decode(errors="replace"))
+        if match:
+            self.port = int(match.group(2))
+        return match is not None
+
+    def _signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
 
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL after 15 s."""
@@ -423,11 +532,11 @@ class Server:
             CLEANUP.servers.remove(self)
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._signal(signal.SIGKILL)
             self.proc.wait()
 
     def log_tail(self, lines: int = 5) -> str:
@@ -455,8 +564,10 @@ class Server:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=payload,
-                         headers={"Content-Type": "application/json"} if payload else {})
+            headers = dict(self.headers)
+            if payload:
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
             data = response.read()
             answered_ns = time.time_ns()
@@ -475,18 +586,81 @@ class Server:
             raise BenchError("POST /queue %s answered %d %s" % (sha[:12], status, body))
         return status, answered_ns
 
+    def release_path(self, sha: str, wait: bool = False) -> str:
+        """GET /release for `sha`; `wait`: a long-poll, when the server has them."""
+        path = "/release?%s=%s" % (self.sha_param, sha)
+        return path + "&wait=60" if wait and not self.poll_s else path
+
+    def state_of(self, body: dict) -> Optional[str]:
+        value = body
+        for key in self.state_field.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    def how_completion_is_seen(self) -> str:
+        if self.poll_s:
+            return "GET /release polled every %g ms" % (self.poll_s * 1000)
+        return "GET /release?wait=60"
+
     def wait_final(self, sha: str, limit_s: float = 300.0) -> Tuple[str, int]:
-        """Long-poll GET /release until the release is final: (state, ns when seen)."""
+        """Long-poll (or poll) GET /release until the release is final: (state, ns when seen)."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            status, body, seen_ns = self.request(
-                "GET", "/release?commit-sha=%s&wait=60" % sha)
-            if status == 200 and body.get("state") in ("success", "failed", "timeout",
-                                                      "cancelled"):
-                return body["state"], seen_ns
+            status, body, seen_ns = self.request("GET", self.release_path(sha, wait=True))
             if status != 200:
                 raise BenchError("GET /release %s answered %d %s" % (sha[:12], status, body))
+            state = self.state_of(body)
+            if state in ("success", "failed", "timeout", "cancelled"):
+                return state, seen_ns
+            time.sleep(self.poll_s)
         raise BenchError("release %s did not end within %d s" % (sha[:12], limit_s))
+
+
+class BaselineServer(Server):
+    """The releaser to compare with (--baseline-cmd), in a folder of its own, given the seed's
+    variables; see "Side by side" in the module docstring."""
+
+    label = "baseline"
+    speaks_our_api = False
+
+    def __init__(self, run_dir: str, name: str, command_line: str, git_url: str, command: str,
+                 api_key: str, args):
+        super().__init__(run_dir, name, "", git_url, command, api_key)
+        self.argv = shlex.split(command_line)
+        self.sha_param = args.baseline_sha_param
+        self.state_field = args.baseline_state_field
+        self.poll_s = args.baseline_poll_ms / 1000
+        self.env.update(SQLITE_DB_PATH=os.path.join("db", "releaser.sqlite"), API_KEY=api_key)
+
+    def _spawn(self, log_file) -> subprocess.Popen:
+        with socket.socket() as probe:  # a free port: the seed cannot be told to pick one
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.env["PORT"] = str(self.port)
+        try:  # its own process group, so that stopping it stops whatever it started
+            return subprocess.Popen(self.argv, cwd=self.dir, env=self.env,
+                                    stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise BenchError("--baseline-cmd could not be started: %s" % exc)
+
+    def _ready(self, log_offset: int) -> bool:
+        """Ready once GET /healthcheck answers 200."""
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            try:
+                conn.request("GET", "/healthcheck")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 class Marks:
@@ -539,7 +713,7 @@ def checked_final(server: Server, sha: str) -> int:
 
 
 class Waiter(threading.Thread):
-    """A client already waiting in GET /release?wait=60 when the release ends."""
+    """A client already waiting in GET /release?wait=60 (or polling) when the release ends."""
 
     def __init__(self, server: Server, sha: str):
         super().__init__(daemon=True)
@@ -564,7 +738,8 @@ class PreDeploy(threading.Thread):
         super().__init__(daemon=True)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("RELEASER_", "RAILWAY_"))}
-        env.update(RELEASER_URL=server.url, RELEASER_WAIT_TIMEOUT="30")
+        env.update(RELEASER_URL=server.url, RELEASER_WAIT_TIMEOUT="30",
+                   RELEASER_API_KEY=server.api_key)
         self.log_path = log_path
         with open(log_path, "wb") as log_file:
             self.proc = subprocess.Popen(["sh", script, sha], env=env, stdin=subprocess.DEVNULL,
@@ -590,16 +765,39 @@ class PreDeploy(threading.Thread):
         return "pre-deploy.sh exited %s: %s" % (self.returncode, tail[:300])
 
 
-def measure_dispatch_and_completion(settings: Settings, server: Server, marks: Marks,
-                                    shas: List[str], predeploy_script: str, run_dir: str,
-                                    report: Report) -> None:
-    """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh."""
+@dataclasses.dataclass
+class Subject:
+    """A service under test (releaser.py, or the baseline) and its samples, over the rounds."""
+    server: Server
+    marks: Marks
+    startup_ms: Optional[float] = None
+    dispatch: List[float] = dataclasses.field(default_factory=list)  # each in ms
+    waited: List[float] = dataclasses.field(default_factory=list)
+    predeployed: List[float] = dataclasses.field(default_factory=list)
+    predeploy_problem: str = ""
+    gaps: List[float] = dataclasses.field(default_factory=list)
+    loads: Dict[Tuple[str, int], List["LoadResult"]] = dataclasses.field(default_factory=dict)
+    memory: Dict[str, Tuple[float, str]] = dataclasses.field(default_factory=dict)  # MiB, PSS
+    failed: Set[str] = dataclasses.field(default_factory=set)  # parts that could not run
+
+    def remember_rss(self, name: str) -> None:
+        self.memory[name] = (self.server.rss_mib(), self.server.pss_text())
+
+
+def measure_dispatch_and_completion(subject: Subject, settings: Settings, predeploy_script: str,
+                                    run_dir: str, releases: List[Tuple[str, float]]) -> None:
+    """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh.
+    `releases`: (sha, the pause before its POST): time for the worker to remove the last tree,
+    so that the POST finds the service idle; with a baseline, a random one (see "Side by
+    side")."""
+    server, marks = subject.server, subject.marks
     marks.set_body("sleep %g" % settings.release_sleep_s)
-    dispatch, waited, predeployed = [], [], []
-    predeploy_problem = None
-    if not os.path.isfile(predeploy_script):
-        predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
-    for i, sha in enumerate(shas):
+    if not server.speaks_our_api:
+        subject.predeploy_problem = "pre-deploy.sh speaks this project's API"
+    elif not os.path.isfile(predeploy_script):
+        subject.predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
+    for sha, pause in releases:
+        time.sleep(pause)
         status, posted_ns = server.queue(sha)
         if status != 200:
             raise BenchError("POST /queue on an idle service answered %d" % status)
@@ -609,9 +807,9 @@ def measure_dispatch_and_completion(settings: Settings, server: Server, marks: M
         waiter = Waiter(server, sha)
         waiter.start()
         pre = None
-        if predeploy_problem is None:
+        if not subject.predeploy_problem:
             pre = PreDeploy(predeploy_script, server, sha,
-                            os.path.join(run_dir, "pre-deploy-%d.log" % i))
+                            os.path.join(run_dir, "pre-deploy-%s.log" % sha[:12]))
             pre.start()
         waiter.join(300)
         if waiter.error is not None:
@@ -619,51 +817,27 @@ def measure_dispatch_and_completion(settings: Settings, server: Server, marks: M
         if waiter.state != "success":
             raise BenchError("release %s ended %s" % (sha[:12], waiter.state))
         start_ns, end_ns = marks.read(sha, "start"), marks.read(sha, "end")
-        dispatch.append((start_ns - posted_ns) / 1e6)
+        subject.dispatch.append((start_ns - posted_ns) / 1e6)
         if waiter.sent_ns < end_ns:
-            waited.append((waiter.seen_ns - end_ns) / 1e6)
+            subject.waited.append((waiter.seen_ns - end_ns) / 1e6)
         if pre is not None:
             pre.join(130)
             if pre.returncode == 0:
-                predeployed.append((pre.exit_ns - end_ns) / 1e6)
+                subject.predeployed.append((pre.exit_ns - end_ns) / 1e6)
             else:
-                predeploy_problem = pre.why_failed()
-        time.sleep(0.2)  # let the worker finish removing the tree: the next POST finds it idle
-    n = len(shas)
-    report.add("dispatch_median", median(dispatch), "ms", below(50, "ms"), "1.5 s",
-               "POST answered -> command started, idle service, n=%d" % n)
-    report.add("dispatch_p95", percentile(dispatch, 95), "ms", None, "", "n=%d" % n)
-    if waited:
-        report.add("completion_wait_median", median(waited), "ms", below(50, "ms"),
-                   "+5 s avg (10 s polling)",
-                   "last line -> GET /release?wait=60 answers success, n=%d" % len(waited))
-        report.add("completion_wait_p95", percentile(waited, 95), "ms", None, "",
-                   "n=%d" % len(waited))
-    else:
-        raise BenchError("no waiting client was in place before a release ended")
-    if predeployed and predeploy_problem is None:
-        report.add("completion_predeploy_median", median(predeployed), "ms", below(50, "ms"),
-                   "+5 s avg (10 s polling)",
-                   "last line -> pre-deploy.sh exits 0, n=%d" % len(predeployed))
-        report.add("completion_predeploy_p95", percentile(predeployed, 95), "ms", None, "",
-                   "n=%d" % len(predeployed))
-    else:
-        report.add("completion_predeploy_median", None, "ms", below(50, "ms"),
-                   "+5 s avg (10 s polling)", predeploy_problem or "no sample")
+                subject.predeploy_problem = pre.why_failed()
 
 
-def measure_back_to_back(server: Server, marks: Marks, shas: List[str],
-                         report: Report) -> None:
+def measure_back_to_back(subject: Subject, shas: List[str]) -> None:
     """Queue several releases at once: the end of one command -> the start of the next."""
+    server, marks = subject.server, subject.marks
     marks.set_body("sleep 0.1")
     for sha in shas:
         server.queue(sha)
     for sha in shas:
         checked_final(server, sha)
-    gaps = [(marks.read(later, "start") - marks.read(earlier, "end")) / 1e6
-            for earlier, later in zip(shas, shas[1:])]
-    report.add("dispatch_back_to_back_median", median(gaps), "ms", below(50, "ms"), "4.9 s",
-               "previous command's last line -> next command started, n=%d" % len(gaps))
+    subject.gaps += [(marks.read(later, "start") - marks.read(earlier, "end")) / 1e6
+                     for earlier, later in zip(shas, shas[1:])]
 
 
 # --- Status load -----------------------------------------------------------------------------
@@ -677,10 +851,11 @@ class LoadResult:
     client: str
 
 
-def wrk_load(url: str, clients: int, seconds: float) -> LoadResult:
+def wrk_load(url: str, headers: Dict[str, str], clients: int, seconds: float) -> LoadResult:
+    header_args = [arg for item in headers.items() for arg in ("-H", "%s: %s" % item)]
     proc = subprocess.Popen(["wrk", "-t", str(min(2, clients)), "-c", str(clients),
-                             "-d", "%ds" % max(1, round(seconds)), "--latency", url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "-d", "%ds" % max(1, round(seconds)), "--latency"] + header_args
+                            + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     CLEANUP.processes.append(proc)
     out = proc.communicate(timeout=seconds + 60)[0].decode(errors="replace")
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
@@ -696,8 +871,8 @@ def wrk_load(url: str, clients: int, seconds: float) -> LoadResult:
     return LoadResult(float(rps.group(1)), float(p99.group(1)) * scale, errors, "wrk")
 
 
-def _python_load_process(port: int, path: str, threads: int, start_wall: float,
-                         deadline_wall: float, results) -> None:
+def _python_load_process(port: int, path: str, headers: Dict[str, str], threads: int,
+                         start_wall: float, deadline_wall: float, results) -> None:
     """In a child process: `threads` keep-alive clients from `start_wall` to `deadline_wall`
     (time.time() values, so that every process starts and stops at the same moment)."""
     outcomes = []
@@ -709,7 +884,7 @@ def _python_load_process(port: int, path: str, threads: int, start_wall: float,
         while time.time() < deadline_wall:
             began = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -731,7 +906,8 @@ def _python_load_process(port: int, path: str, threads: int, start_wall: float,
     results.put(([x for lat, _ in outcomes for x in lat], sum(e for _, e in outcomes)))
 
 
-def python_load(port: int, path: str, clients: int, seconds: float) -> LoadResult:
+def python_load(port: int, path: str, headers: Dict[str, str], clients: int,
+                seconds: float) -> LoadResult:
     """Keep-alive clients with http.client: threads spread over one process per core."""
     context = multiprocessing.get_context("spawn")
     processes = max(1, min(clients, os.cpu_count() or 1))
@@ -741,8 +917,8 @@ def python_load(port: int, path: str, clients: int, seconds: float) -> LoadResul
     for i in range(processes):
         threads = clients // processes + (1 if i < clients % processes else 0)
         child = context.Process(target=_python_load_process, daemon=True,
-                                args=(port, path, threads, start_wall, start_wall + seconds,
-                                      results))
+                                args=(port, path, headers, threads, start_wall,
+                                      start_wall + seconds, results))
         child.start()
         children.append(child)
     latencies, errors = [], 0
@@ -758,67 +934,223 @@ def python_load(port: int, path: str, clients: int, seconds: float) -> LoadResul
                       "python http.client (%d processes)" % processes)
 
 
-def measure_status_load(settings: Settings, server: Server, sha: str, client: str,
-                        report: Report) -> None:
-    """Requests/s and p99 of GET /release and GET /healthcheck, 8 and 32 keep-alive clients,
-    with the server's peak memory meanwhile."""
-    use_wrk = client == "wrk" or (client == "auto" and shutil.which("wrk") is not None)
-    if use_wrk and shutil.which("wrk") is None:
-        raise BenchError("wrk is not installed (apt-get install wrk), or use --client python")
-    time.sleep(1.0)
-    report.add("rss_idle_after_releases", server.rss_mib(), "MiB", below(30, "MiB"), "60 MiB",
-               "VmRSS idle, after the releases above" + server.pss_text())
-    routes = (("status", "/release?commit-sha=%s" % sha), ("healthcheck", "/healthcheck"))
-    with RssSampler(server.proc.pid) as sampler:
-        for label, path in routes:
-            for clients in (8, 32):
-                if use_wrk:
-                    result = wrk_load(server.url + path, clients, settings.load_seconds)
-                else:
-                    result = python_load(server.port, path, clients, settings.load_seconds)
-                detail = "%s, %g s" % (result.client, settings.load_seconds)
-                if result.errors:
-                    detail += ", %d errors" % result.errors
-                target = at_least(4000, "req/s") if clients == 32 else None
-                if target and not use_wrk:
-                    detail += "; the target is for wrk"
-                baseline = "2,900-4,900/s (wrk ~3,400/s)" if clients == 32 else ""
-                report.add("%s_%d_clients_throughput" % (label, clients),
-                           result.requests_per_s, "req/s", target, baseline, detail)
-                report.add("%s_%d_clients_p99" % (label, clients), result.p99_ms, "ms", None,
-                           "", detail)
-                time.sleep(0.5)
-    report.add("rss_peak_under_load", sampler.peak_kib / 1024, "MiB", None, ">100 MiB",
-               "highest VmRSS sampled every 20 ms during the status load")
-    time.sleep(1.0)
-    report.add("rss_idle_after_load", server.rss_mib(), "MiB", None, "",
-               "VmRSS 1 s after the load")
+STATUS_LOADS = (("status", 8), ("status", 32), ("healthcheck", 8), ("healthcheck", 32))
+
+
+def measure_status_load(subject: Subject, settings: Settings, route: str, clients: int,
+                        sha: str, use_wrk: bool) -> None:
+    """Requests/s and p99 of GET /release (`route` "status") or GET /healthcheck, with
+    `clients` concurrent keep-alive clients."""
+    server = subject.server
+    path = server.release_path(sha) if route == "status" else "/healthcheck"
+    if use_wrk:
+        result = wrk_load(server.url + path, server.headers, clients, settings.load_seconds)
+    else:
+        result = python_load(server.port, path, server.headers, clients,
+                             settings.load_seconds)
+    subject.loads.setdefault((route, clients), []).append(result)
+    time.sleep(0.5)
+
+
+# --- The service part: releaser.py, and the baseline side by side ------------------------------
+
+
+ARRIVAL_SPREAD_S = 5.0  # with a baseline, each release is queued after 0.2 s + up to this
 
 
 def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                     report: Report) -> None:
-    """Dispatch, completion, back to back, memory and status load on one service."""
-    needed = settings.samples + settings.back_to_back
+    """Dispatch, completion, back to back, memory and status load on releaser.py, and on the
+    baseline when there is one, interleaved: each part in rounds of ours, then the baseline's."""
+    rounds = 2 if args.baseline_cmd else 1
+    per_round, batch = settings.samples // rounds, settings.back_to_back // rounds
+    needed = (per_round + batch) * rounds
     if len(repo.shas) < needed:
         raise BenchError("the small repository has %d commits, %d needed"
                          % (len(repo.shas), needed))
-    marks = Marks(run_dir)
-    server = Server(run_dir, "service", args.releaser, repo.url, marks.command())
-    started_s = server.start()
-    try:
-        report.add("startup", started_s * 1000, "ms", None, "", "spawn -> listening line")
+    release_shas = repo.shas[:per_round * rounds]
+    batch_shas = repo.shas[per_round * rounds:needed]
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    if use_wrk and shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (apt-get install wrk), or use --client python")
+    api_key = "bench-" + os.urandom(12).hex()
+    marks = Marks(os.path.join(run_dir, "service"))
+    subjects = [Subject(Server(run_dir, "service", args.releaser, repo.url, marks.command(),
+                               api_key), marks)]
+    if args.baseline_cmd:
+        marks = Marks(os.path.join(run_dir, "baseline"))
+        subjects.append(Subject(BaselineServer(run_dir, "baseline", args.baseline_cmd,
+                                               repo.url, marks.command(), api_key, args),
+                                marks))
+    rng = random.Random(16)  # the same pauses for both
+    spread = ARRIVAL_SPREAD_S if args.baseline_cmd else 0.0
+    pauses = [0.2 + rng.uniform(0, spread) for _ in release_shas]
+
+    def each_round(part: str, measure, *measure_args, samples: Optional[List] = None) -> None:
+        """`measure(subject, *measure_args, [samples of this round])` for ours then the
+        baseline, `rounds` times; a part that fails on one is not tried on it again."""
+        for r in range(rounds):
+            chunk = [] if samples is None else [samples[r * len(samples) // rounds:
+                                                        (r + 1) * len(samples) // rounds]]
+            for subject in subjects:
+                if part in subject.failed:
+                    continue
+                name = "%s on %s" % (part, subject.server.label)
+                if rounds > 1:
+                    name += ", round %d of %d" % (r + 1, rounds)
+                if not section(report, name, measure, subject, *measure_args, *chunk):
+                    subject.failed.add(part)
+
+    def start(subject: Subject) -> None:
+        subject.startup_ms = subject.server.start() * 1000
         time.sleep(0.5)
-        report.add("rss_idle_at_start", server.rss_mib(), "MiB", below(30, "MiB"), "60 MiB",
-                   "VmRSS just after start" + server.pss_text())
-        shas = repo.shas[:settings.samples]
-        section(report, "dispatch and completion", measure_dispatch_and_completion,
-                settings, server, marks, shas, args.pre_deploy, run_dir, report)
-        section(report, "back-to-back dispatch", measure_back_to_back, server, marks,
-                repo.shas[settings.samples:needed], report)
-        section(report, "status load", measure_status_load, settings, server, repo.shas[0],
-                args.client, report)
+        subject.remember_rss("rss_idle_at_start")
+
+    try:
+        for subject in list(subjects):
+            if not section(report, "start %s" % subject.server.label, start, subject):
+                if subject is subjects[0]:
+                    return
+                subjects.remove(subject)
+        each_round("dispatch and completion", measure_dispatch_and_completion, settings,
+                   args.pre_deploy, run_dir, samples=list(zip(release_shas, pauses)))
+        each_round("back-to-back dispatch", measure_back_to_back, samples=batch_shas)
+        time.sleep(1.0)
+        for subject in subjects:
+            subject.remember_rss("rss_idle_after_releases")
+        with contextlib.ExitStack() as samplers_running:
+            samplers = [samplers_running.enter_context(RssSampler(subject.server.proc.pid))
+                        for subject in subjects]
+            for route, clients in STATUS_LOADS:
+                each_round("status load (%s, %d clients)" % (route, clients),
+                           measure_status_load, settings, route, clients, repo.shas[0],
+                           use_wrk)
+        time.sleep(1.0)
+        for subject, sampler in zip(subjects, samplers):
+            subject.memory["rss_peak_under_load"] = (sampler.peak_kib / 1024, "")
+            subject.remember_rss("rss_idle_after_load")
     finally:
-        server.stop()
+        for subject in subjects:
+            subject.server.stop()
+    report_service(report, settings, subjects)
+
+
+def report_service(report: Report, settings: Settings, subjects: List[Subject]) -> None:
+    """The service part's figures: ours, with the baseline's beside them when there is one."""
+    ours = subjects[0]
+    theirs = subjects[1] if len(subjects) > 1 else None
+
+    def add(name: str, unit: str, value_of: Callable[[Subject], Optional[float]],
+            note_of: Callable[[Subject], str], target: Optional[Target]) -> None:
+        """One figure: `value_of` and `note_of` give it for ours and for the baseline."""
+        baseline, baseline_note = None, ""
+        if theirs is not None:
+            baseline, baseline_note = value_of(theirs), note_of(theirs)
+            if baseline is None and not baseline_note:
+                baseline_note = "not measured"
+        report.add(name, value_of(ours), unit, target, note_of(ours), baseline, baseline_note)
+
+    def samples(field: str, how: Callable[[List[float]], float], text: str = ""):
+        """A statistic of a list of samples; the note: `text` for ours, then the count (the
+        baseline's only when it differs from ours)."""
+        def value_of(subject: Subject) -> Optional[float]:
+            values = getattr(subject, field)
+            return how(values) if values else None
+
+        def note_of(subject: Subject) -> str:
+            count = len(getattr(subject, field))
+            if subject is ours:
+                return ", ".join(filter(None, [text, "n=%d" % count]))
+            return "n=%d" % count if count != len(getattr(ours, field)) else ""
+        return value_of, note_of
+
+    def memory(name: str, text: str):
+        def value_of(subject: Subject) -> Optional[float]:
+            return subject.memory[name][0] if name in subject.memory else None
+
+        def note_of(subject: Subject) -> str:
+            pss = subject.memory.get(name, (0, ""))[1]
+            return text + pss if subject is ours else pss.lstrip("; ")
+        return value_of, note_of
+
+    def p95(values: List[float]) -> float:
+        return percentile(values, 95)
+
+    add("startup", "ms", lambda s: s.startup_ms,
+        lambda s: "spawn -> listening line" if s is ours
+        else "spawn -> GET /healthcheck answers", None)
+    add("rss_idle_at_start", "MiB", *memory("rss_idle_at_start", "VmRSS just after start"),
+        below(30, "MiB"))
+    add("dispatch_median", "ms",
+        *samples("dispatch", median, "POST answered -> command started, idle service"),
+        below(50, "ms"))
+    add("dispatch_p95", "ms", *samples("dispatch", p95), None)
+
+    def seen(how: Callable[[List[float]], float], text: str = ""):
+        """Completion as a waiting client sees it: for a baseline polled, the note says so."""
+        value_of, count_note = samples("waited", how, text)
+
+        def note_of(subject: Subject) -> str:
+            if subject is ours and not subject.waited:
+                return "no waiting client was in place before a release ended"
+            polled = subject is not ours and subject.server.poll_s
+            return ", ".join(filter(None, [subject.server.how_completion_is_seen() + " sees "
+                                           "success" if polled else "", count_note(subject)]))
+        return value_of, note_of
+
+    add("completion_wait_median", "ms",
+        *seen(median, "last line -> %s answers success" % ours.server.how_completion_is_seen()),
+        below(50, "ms"))
+    add("completion_wait_p95", "ms", *seen(p95), None)
+
+    def predeploy(how: Callable[[List[float]], float], text: str = ""):
+        value_of, count_note = samples("predeployed", how, text)
+        return (lambda s: None if s.predeploy_problem else value_of(s),
+                lambda s: s.predeploy_problem or count_note(s))
+
+    add("completion_predeploy_median", "ms",
+        *predeploy(median, "last line -> pre-deploy.sh exits 0"), below(50, "ms"))
+    add("completion_predeploy_p95", "ms", *predeploy(p95), None)
+    add("dispatch_back_to_back_median", "ms",
+        *samples("gaps", median, "previous command's last line -> next command started"),
+        below(50, "ms"))
+    add("rss_idle_after_releases", "MiB",
+        *memory("rss_idle_after_releases", "VmRSS idle, after the releases above"),
+        below(30, "MiB"))
+
+    def load(route: str, clients: int, field: str):
+        """A status load figure: the median over the rounds, which the note lists."""
+        def value_of(subject: Subject) -> Optional[float]:
+            results = subject.loads.get((route, clients))
+            return median([getattr(r, field) for r in results]) if results else None
+
+        def note_of(subject: Subject) -> str:
+            results = subject.loads.get((route, clients), [])
+            notes = []
+            if subject is ours and results:
+                notes.append("%s, %g s" % (results[0].client, settings.load_seconds))
+            if len(results) > 1:
+                notes.append("median of rounds " + " / ".join(_number(getattr(r, field))
+                                                               for r in results))
+            errors = sum(r.errors for r in results)
+            if errors:
+                notes.append("%d errors" % errors)
+            if subject is ours and field == "requests_per_s" and clients == 32 and results \
+                    and results[0].client != "wrk":
+                notes.append("the target is for wrk")
+            return ", ".join(notes)
+        return value_of, note_of
+
+    for route, clients in STATUS_LOADS:
+        add("%s_%d_clients_throughput" % (route, clients), "req/s",
+            *load(route, clients, "requests_per_s"),
+            at_least(4000, "req/s") if clients == 32 else None)
+        add("%s_%d_clients_p99" % (route, clients), "ms", *load(route, clients, "p99_ms"), None)
+    add("rss_peak_under_load", "MiB",
+        *memory("rss_peak_under_load", "highest VmRSS sampled every 20 ms during the status load"),
+        None)
+    add("rss_idle_after_load", "MiB", *memory("rss_idle_after_load", "VmRSS 1 s after the load"),
+        None)
 
 
 # --- Git preparation on a large repository ---------------------------------------------------
@@ -867,7 +1199,8 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
     for i in range(n):
         folder = os.path.join(run_dir, "git-%d" % i)
         marks = Marks(folder)
-        server = Server(folder, "server", args.releaser, repo.url, marks.command())
+        server = Server(folder, "server", args.releaser, repo.url, marks.command(),
+                        "bench-" + os.urandom(12).hex())
         server.start()
         try:
             firsts.append(time_release(server, marks, first_sha))
@@ -876,19 +1209,18 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
             server.stop()
             if not CLEANUP.keep:
                 shutil.rmtree(folder, ignore_errors=True)  # its cached clone: disk space
-    report.add("git_full_clone_yardstick", full, "ms", None, "",
+    report.add("git_full_clone_yardstick", full, "ms", None,
                "git clone + checkout, %s, median of %d" % (about, n))
-    report.add("git_shallow_fetch_yardstick", shallow, "ms", None, "",
+    report.add("git_shallow_fetch_yardstick", shallow, "ms", None,
                "git init + fetch --depth 1 <sha> + checkout, median of %d" % n)
     close_to_shallow = 1.5 * shallow + 100
     report.add("git_first_release", median(firsts), "ms",
                Target("<= %s ms (1.5 x shallow + 100)" % _number(close_to_shallow),
                       lambda v: v <= close_to_shallow),
-               "~2 s of cloning (3,000 commits, 200 MB)",
                "POST -> command started, fresh work dir, median of %d" % n)
     report.add("git_later_release", median(laters), "ms",
                Target("<= %s ms (full clone / 5)" % _number(full / 5), lambda v: v <= full / 5),
-               "", "POST -> command started, next commit, same work dir, median of %d" % n)
+               "POST -> command started, next commit, same work dir, median of %d" % n)
 
 
 # --- A long release history ------------------------------------------------------------------
@@ -947,7 +1279,7 @@ def timed_gets(server: Server, path: str, count: int) -> Tuple[List[float], dict
     try:
         for _ in range(count):
             began = time.perf_counter()
-            conn.request("GET", path)
+            conn.request("GET", path, headers=server.headers)
             response = conn.getresponse()
             data = response.read()
             times.append((time.perf_counter() - began) * 1000)
@@ -964,7 +1296,7 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
     """/metrics, GET /queue and GET /release with a long history in the database."""
     rows = settings.history_rows
     server = Server(run_dir, "history", args.releaser, repo.url, "true",
-                    {"DEFAULT_CLEANUP_DAYS": "3650"})
+                    "bench-" + os.urandom(12).hex(), {"DEFAULT_CLEANUP_DAYS": "3650"})
     server.start()  # creates the database and its schema
     server.stop()
     began = time.monotonic()
@@ -973,7 +1305,7 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
     startup = server.start(timeout_s=600)
     about = "{:,} rows".format(rows)
     try:
-        report.add("history_startup", startup * 1000, "ms", None, "",
+        report.add("history_startup", startup * 1000, "ms", None,
                    "spawn -> listening line, %s" % about)
         checks = (
             ("history_metrics_7d", "/metrics", below(200, "ms")),
@@ -989,10 +1321,10 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
                 if counted != rows:
                     raise BenchError("/metrics?days=30 counted %d rows, %d inserted"
                                      % (counted, rows))
-            report.add(name, median(times), "ms", target, "",
+            report.add(name, median(times), "ms", target,
                        "GET %s, %s, median of 5 (max %s ms)"
                        % (path.split("?commit-sha=")[0], about, _number(max(times))))
-        report.add("rss_after_history", server.rss_mib(), "MiB", None, "",
+        report.add("rss_after_history", server.rss_mib(), "MiB", None,
                    "VmRSS after those requests, %s" % about)
     finally:
         server.stop()
@@ -1054,6 +1386,20 @@ def parse_args(argv: Optional[List[str]]):
                         help="run only this part (may be given more than once)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run folder (server logs) for a look afterwards")
+    side = parser.add_argument_group(
+        "side by side", "measure another releaser speaking the seed's API in the same run "
+                        "(see the module docstring)")
+    side.add_argument("--baseline-cmd", metavar="COMMAND",
+                      help="command line that starts it (split as a shell would, no shell)")
+    side.add_argument("--baseline-sha-param", default="commit-sha", metavar="NAME",
+                      help="its GET /release query parameter (default: %(default)s; the "
+                           "original code's: commitSha)")
+    side.add_argument("--baseline-state-field", default="state", metavar="FIELD",
+                      help="where its GET /release answer has the state, dotted when nested "
+                           "(default: %(default)s; the original code's: release_status)")
+    side.add_argument("--baseline-poll-ms", type=int, default=20, metavar="MS",
+                      help="it has no long-poll: poll GET /release every MS ms (default: "
+                           "%(default)s); 0: long-poll it with &wait=60")
     return parser.parse_args(argv)
 
 
@@ -1072,9 +1418,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     CLEANUP.keep = args.keep
     for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
         signal.signal(sig, _interrupt)
-    report = Report()
+    report = Report("baseline" if args.baseline_cmd else "")
     began = time.monotonic()
     print("# machine: %s" % machine_description(), flush=True)
+    if args.baseline_cmd:
+        print("# baseline: %s" % args.baseline_cmd, flush=True)
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         note("the machine is busy (load average %.2f): figures will be noisy" % load_before)
