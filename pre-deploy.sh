@@ -4,29 +4,47 @@
 # Use as a Railway pre-deploy command of every service that depends on the release:
 #   RELEASER_URL=http://releaser.railway.internal:8080 ./pre-deploy.sh [<sha>]
 #
-# It asks the releaser for the commit's release (POST /queue, never with "retry"), then
-# long-polls GET /release/logs until that attempt is final, printing its output as it arrives.
+# It asks the releaser for the commit's release (POST /queue, never with "retry"), reads it once
+# (GET /release) to print how long the wait may take at most (from RELEASE_TIMEOUT_MS and the
+# queue position: set a Railway Pre-deploy Timeout above it, or none), then long-polls
+# GET /release/logs until that attempt is final, printing its output as it arrives.
 # POSIX sh (dash, busybox ash, bash); no jq. HTTP through curl, else wget (GNU or busybox),
-# else bash's /dev/tcp (plain http:// only).
+# else bash's /dev/tcp (plain http:// only). wget and bash run under `timeout` (coreutils or
+# busybox), or a watchdog where there is none; curl bounds a request itself.
 #
 # Arguments and variables:
 #   <sha>                   full commit SHA (40 or 64 hex digits); default RAILWAY_GIT_COMMIT_SHA,
 #                           which Railway sets only for deploys triggered from GitHub
-#   RELEASER_URL            required; the releaser's base URL
+#   RELEASER_URL            required; the releaser's base URL, http(s)://host[:port][/prefix]
 #   RELEASER_API_KEY        optional; sent as "Authorization: Bearer <key>", never printed. It stays
 #                           out of process arguments, except with busybox wget, which can only
 #                           take it on its command line
-#   RELEASER_WAIT_TIMEOUT   seconds the releaser may be unreachable in all (connection errors,
-#                           DNS not ready, HTTP 5xx); default 600. While it answers and reports
-#                           the release queued or running, the script keeps waiting
+#   RELEASER_WAIT_TIMEOUT   seconds the releaser may be unreachable in all (no answer, DNS not
+#                           ready, 408, 429, 502-504, another 5xx with the releaser's JSON
+#                           error); default 600. While it answers and reports the release queued
+#                           or running, the script keeps waiting
+#   RELEASER_REQUEST_TIMEOUT  seconds one HTTP request may take in all; default 60. A long-poll
+#                           asks the releaser to answer within half of it (30 s at most)
 #   RELEASER_HTTP_CLIENT    optional; force curl, wget or bash instead of the first one found
+#   RAILWAY_SERVICE_NAME, RAILWAY_DEPLOYMENT_ID  set by Railway; sent (when printable) as the
+#                           headers X-Requested-By and X-Deployment-Id, so the releaser can
+#                           record who asked
+#
+# Pauses: an answer's Retry-After (whole seconds, at most 10) delays the next request that long;
+# a log answer that brings nothing new before the releaser held it 2 s is followed after 1 s;
+# an unreachable releaser is asked again after 1, 2, 4, 8, then 10 s.
 #
 # Exit status:
 #   0  the release succeeded (now, or already before)
 #   1  the release failed, timed out or was cancelled (the reason and its output are printed)
-#   2  usage or configuration error: no URL, no SHA, or an answer waiting cannot fix (400,
-#      401/403, an unexpected status: RELEASER_URL is not the releaser)
+#   2  usage or configuration error: no SHA or a malformed one; no URL, or one without http(s)://,
+#      host or port; a bad RELEASER_WAIT_TIMEOUT or RELEASER_REQUEST_TIMEOUT; a control character
+#      in the key; no HTTP client, or the forced one not installed; or an answer waiting cannot
+#      fix: 400, 401/403 (no key, or a refused one), another status the releaser does not give
+#      while busy, or an answer that is not the releaser's at all ("RELEASER_URL is not a
+#      releaser": e.g. a 200 without its JSON "state" or X-Release-State header)
 #   3  gave up: releaser unreachable past RELEASER_WAIT_TIMEOUT, or the release record vanished
+#      (a 404 with the releaser's JSON error)
 set -u
 
 TAIL_LINES=40             # lines of output shown for a release that was already final
@@ -47,7 +65,7 @@ usage: pre-deploy.sh [<commit-sha>]
 Asks the Releaser (RELEASER_URL) to run the release step of the commit (default
 $RAILWAY_GIT_COMMIT_SHA) and waits until it is final, printing its output.
 Variables: RELEASER_URL (required), RELEASER_API_KEY, RELEASER_WAIT_TIMEOUT (default 600 s),
-RELEASER_HTTP_CLIENT (curl, wget or bash).
+RELEASER_REQUEST_TIMEOUT (default 60 s), RELEASER_HTTP_CLIENT (curl, wget or bash).
 Exit: 0 succeeded, 1 failed/timed out/cancelled, 2 usage or configuration error, 3 gave up.
 EOF
 }
