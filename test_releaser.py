@@ -1690,17 +1690,19 @@ def long_polls(sha):
     return found
 
 
-class AnswerCuttingProxy:
-    """A loopback proxy in front of a releaser, one request per connection, that passes on
-    the first log answer holding output without its last byte and then closes the
-    connection: an answer cut short by a lost connection."""
+class RelayProxy:
+    """A loopback proxy in front of a releaser, one request per connection, that records the
+    head of each request it passes on (`heads`, as text) and may change answers (`change`)."""
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
+        self.heads = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def change(self, request, answer):
+        return answer
 
     def close(self):
         self.listener.close()
@@ -1718,15 +1720,28 @@ class AnswerCuttingProxy:
             try:
                 with socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
                     request = _read_http_message(conn)
+                    self.heads.append(request.split(b"\r\n\r\n", 1)[0].decode("latin-1"))
                     upstream.sendall(request)
                     answer = _read_http_message(upstream)
-                if (request.startswith(b"GET /release/logs") and not self.cut.is_set()
-                        and not answer.endswith(b"\r\n\r\n")):
-                    self.cut.set()
-                    answer = answer[:-1]
-                conn.sendall(answer)
+                conn.sendall(self.change(request, answer))
             except OSError:
                 pass  # the script or the releaser is gone (the test is ending)
+
+
+class AnswerCuttingProxy(RelayProxy):
+    """Passes on the first log answer holding output without its last byte and then closes
+    the connection: an answer cut short by a lost connection."""
+
+    def __init__(self, upstream_port):
+        self.cut = threading.Event()
+        super().__init__(upstream_port)
+
+    def change(self, request, answer):
+        if (request.startswith(b"GET /release/logs") and not self.cut.is_set()
+                and not answer.endswith(b"\r\n\r\n")):
+            self.cut.set()
+            answer = answer[:-1]
+        return answer
 
 
 def _read_http_message(sock):
@@ -1852,13 +1867,13 @@ def client(request):
     return request.param
 
 
-def toolbox(tmp_path, client):
+def toolbox(tmp_path, client, without=()):
     """A folder for PATH holding the script's tools and exactly one HTTP client: links to the
     system's tools, or for busybox wget busybox alone (an Alpine-like image). "none": no
-    client at all."""
-    path = tmp_path / ("bin-" + client)
+    client at all. `without`: tools left out."""
+    path = tmp_path / ("bin-" + client + "".join("-no-" + tool for tool in without))
     path.mkdir()
-    for tool in TOOLS:
+    for tool in (t for t in TOOLS if t not in without):
         os.symlink(BUSYBOX if client == "bbwget" else shutil.which(tool), str(path / tool))
     if client == "bbwget":
         os.symlink(BUSYBOX, str(path / "wget"))
@@ -2201,6 +2216,8 @@ class TestPreDeployHttpClients:
         assert script.wait() == 2, script.output
         assert "the releaser refused the API key (HTTP 401)" in script.stderr
         assert "check RELEASER_API_KEY" in script.stderr
+        if client != "bbwget":  # busybox wget keeps nothing of an error answer but its status
+            assert ": A valid API key is required" in script.stderr  # the releaser's reason
         assert KEY not in script.output and WRONG_KEY not in script.output
         assert service.state(sha).status == 404  # nothing was queued
 
@@ -2225,6 +2242,306 @@ class TestPreDeployHttpClients:
                            shell=shell_for("bash"), PATH=toolbox(tmp_path, "bash"))
         assert script.wait() == 2
         assert "only plain http:// URLs work" in script.stderr
+
+
+# --- Answers that are not the releaser's, slow answers, Retry-After, who asks, how long --------
+
+
+class FakeServer:
+    """A loopback HTTP server (stdlib http.server, HTTP/1.0: one answer per connection) whose
+    answers come from `answer(method, path) -> (status, headers, body)`. It records each request
+    as (time.monotonic(), method, path, headers). With post=False it has no do_POST, so that a
+    POST gets http.server's own 501, as from any Python application."""
+
+    def __init__(self, answer, post=True):
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                server.requests.append((time.monotonic(), self.command, self.path, self.headers))
+                status, headers, body = answer(self.command, self.path)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        if post:
+            Handler.do_POST = Handler.do_GET
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def paths(self, prefix):
+        return [r for r in self.requests if r[2].startswith(prefix)]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    """fake_server(answer, post=True) -> FakeServer, closed at the end of the test."""
+    servers = []
+
+    def make(answer, post=True):
+        servers.append(FakeServer(answer, post))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def _json(status, data, **headers):
+    return status, dict({"Content-Type": "application/json"}, **headers), json.dumps(data).encode()
+
+
+def log_answer(state, body=b"", offset=0, **headers):
+    """A /release/logs answer as the releaser gives it."""
+    return 200, dict({"Content-Type": "text/plain; charset=utf-8", "X-Release-State": state,
+                      "X-Log-Offset": str(offset + len(body)), "X-Log-Start": "0",
+                      "X-Release-Attempt": "1"}, **headers), body
+
+
+def fake_releaser(sha, logs, other=None):
+    """Answers as a releaser does where a release of `sha` is queued: POST /queue, GET /release,
+    GET /release/logs -> logs(n) (n counting from 1); anything else, /healthcheck too, -> other
+    (default: as the releaser)."""
+    count = [0]
+
+    def answer(method, path):
+        if method == "POST" and path == "/queue":
+            return _json(202, {"message": "Release for commit %s has been queued" % sha,
+                               "state": "queued"})
+        if path.startswith("/release?"):
+            return _json(200, {"commitSha": sha, "state": "queued", "details": {
+                "release_status": "queued", "attempt": 1, "queue_position": 1,
+                "timeout_ms": 60000, "error": None}})
+        if path.startswith("/release/logs?"):
+            count[0] += 1
+            return logs(count[0])
+        if other is not None:
+            return other(method, path)
+        if path == "/healthcheck":
+            return _json(200, {"status": "OK", "isReleaseRunning": True, "queueLength": 1})
+        return _json(404, {"error": "Not found"})
+    return answer
+
+
+def hello(method, path):
+    return 200, {"Content-Type": "text/html"}, b"hello"
+
+
+class TrickleServer:
+    """A loopback server that takes a request, then sends an answer one byte every 0.25 s,
+    never ending it: a request to it ends only by the client's own overall time limit."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.closed = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        with conn:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+                while not self.closed.wait(0.25):
+                    conn.sendall(b"a")
+            except OSError:
+                pass  # the client gave up
+
+    def close(self):
+        self.closed.set()
+        self.listener.close()
+
+
+class TestPreDeployAnswers:
+    @pytest.mark.parametrize("what", ["everything", "the logs"])
+    def test_each_client_exits_2_at_once_on_a_url_answering_200_hello(
+            self, repo, predeploy, tmp_path, client, fake_server, what):
+        # An application or a proxy's default page at RELEASER_URL: 200 "hello" to every
+        # request, or (behind a releaser-like front) to the log requests.
+        sha = repo.commit()
+        server = fake_server(hello if what == "everything" else fake_releaser(sha, lambda n: hello(
+            "GET", "/release/logs")))
+        script = predeploy(server.url, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client))
+        assert script.wait(10) == 2, script.output[-2000:]
+        assert "RELEASER_URL is not a releaser: %s answered " % server.url in script.stderr
+        assert "hello" not in script.stdout
+        assert len(server.requests) <= 4, [r[1:3] for r in server.requests]
+
+    def test_each_client_waits_only_on_what_a_releaser_answers_while_busy(
+            self, repo, predeploy, tmp_path, client, fake_server):
+        sha = repo.commit()
+        not_json = {"Content-Type": "text/html"}
+        cases = [
+            # (server, exit status, text printed)
+            (fake_server(hello, post=False), 2, "answered HTTP 501 to POST /queue"),
+            (fake_server(fake_releaser(sha, lambda n: (404, not_json, b"<h1>Not Found</h1>"),
+                                       other=lambda m, p: (404, not_json, b"no"))),
+             2, "answered HTTP 404 to GET /release/logs"),
+            (fake_server(fake_releaser(sha, lambda n: (500, not_json, b"Internal Error"),
+                                       other=lambda m, p: (404, not_json, b"no"))),
+             2, "answered HTTP 500 to GET /release/logs"),
+            (fake_server(fake_releaser(sha, lambda n: _json(500, {"error": "disk I/O error"})
+                                       if n == 1 else log_answer("success", b"done\n"))),
+             0, "releaser not reachable (HTTP 500"),
+            (fake_server(fake_releaser(sha, lambda n: _json(
+                404, {"commitSha": sha, "state": "not_found", "error": "No release"}))),
+             3, "the release record of %s vanished" % sha),
+        ]
+        for server, status, text in cases:
+            script = predeploy(server.url, sha, shell=shell_for(client),
+                               PATH=toolbox(tmp_path, client) if server is cases[0][0]
+                               else str(tmp_path / ("bin-" + client)))
+            assert script.wait(10) == status, (server.url, script.output)
+            assert text in script.output, script.output
+            if status == 2:
+                assert "RELEASER_URL is not a releaser" in script.stderr
+
+    @pytest.mark.parametrize("timeout_command", [True, False], ids=["timeout", "no-timeout"])
+    def test_each_client_gives_up_a_request_that_trickles_past_its_time_limit(
+            self, repo, predeploy, tmp_path, client, timeout_command):
+        if client == "curl" and not timeout_command:
+            pytest.skip("curl bounds a request itself (--max-time)")
+        server = TrickleServer()
+        try:
+            started = time.monotonic()
+            script = predeploy(server.url, repo.commit(), shell=shell_for(client),
+                               PATH=toolbox(tmp_path, client,
+                                            without=() if timeout_command else ("timeout",)),
+                               RELEASER_REQUEST_TIMEOUT="2", RELEASER_WAIT_TIMEOUT="1")
+            assert script.wait(15) == 3, script.output
+            assert time.monotonic() - started < 15
+        finally:
+            server.close()
+        assert server.connections == 1
+        assert "giving up: the releaser at %s was unreachable" % server.url in script.stderr
+        if client != "curl":
+            assert "no whole answer within 2s (RELEASER_REQUEST_TIMEOUT)" in script.stderr
+
+    def test_each_client_pauses_as_long_as_retry_after_says(self, repo, predeploy, tmp_path,
+                                                            client, fake_server):
+        sha = repo.commit()
+        answers = {1: log_answer("queued", **{"Retry-After": "2"}),
+                   2: log_answer("success", b"done\n")}
+        if client != "bbwget":  # busybox wget keeps no header of an error answer
+            answers = {1: _json(503, {"error": "busy"}, **{"Retry-After": "2"}),
+                       2: log_answer("queued", **{"Retry-After": "2"}),
+                       3: log_answer("success", b"done\n")}
+        server = fake_server(fake_releaser(sha, answers.get))
+        script = predeploy(server.url, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client))
+        assert script.wait(20) == 0, script.output
+        times = [r[0] for r in server.paths("/release/logs")]
+        assert len(times) == len(answers)
+        # Without Retry-After the script asks again after 1 s.
+        assert all(later - earlier >= 1.9 for earlier, later in zip(times, times[1:])), times
+
+    def test_each_client_says_who_asks(self, releaser, repo, predeploy, tmp_path, client):
+        service = releaser(RELEASER_API_KEY=KEY)
+        proxy = RelayProxy(service.port)
+        name, deployment = 'web "api" \\ #1', "8f0b3c2e-5d4a-4e7b-9c1d-2a6f0e9b7d31"
+        try:
+            sha = repo.commit()
+            script = predeploy("http://127.0.0.1:%d" % proxy.port, sha, shell=shell_for(client),
+                               PATH=toolbox(tmp_path, client), RELEASER_API_KEY=KEY,
+                               RAILWAY_SERVICE_NAME=name, RAILWAY_DEPLOYMENT_ID=deployment)
+            assert script.wait() == 0, script.output
+        finally:
+            proxy.close()
+        assert len(proxy.heads) >= 3  # POST /queue, GET /release, GET /release/logs
+        for head in proxy.heads:
+            assert "\r\nX-Requested-By: %s\r\n" % name in head + "\r\n", head
+            assert "\r\nX-Deployment-Id: %s\r\n" % deployment in head + "\r\n", head
+
+    def test_each_client_without_a_key_says_so_with_the_releasers_explanation(
+            self, releaser, repo, predeploy, tmp_path, client):
+        service = releaser(RELEASER_API_KEY=KEY)
+        sha = repo.commit()
+        script = predeploy(service, sha, shell=shell_for(client),
+                           PATH=toolbox(tmp_path, client), RELEASER_API_KEY="")
+        assert script.wait() == 2, script.output
+        assert "the releaser requires an API key (HTTP 401)" in script.stderr
+        assert "RELEASER_API_KEY is not set" in script.stderr
+        assert "refused" not in script.stderr
+        if client != "bbwget":  # busybox wget keeps nothing of an error answer but its status
+            assert ": A valid API key is required" in script.stderr
+        assert service.state(sha).status == 404  # nothing was queued
+
+    @pytest.mark.parametrize("forced", ["bash", "wget"])
+    def test_a_forced_client_that_is_not_installed_exits_2_at_once(self, repo, predeploy,
+                                                                    tmp_path, forced):
+        script = predeploy("http://127.0.0.1:9", repo.commit(), shell=shell_for("curl"),
+                           PATH=toolbox(tmp_path, "curl"), RELEASER_HTTP_CLIENT=forced)
+        assert script.wait(10) == 2, script.output
+        assert "RELEASER_HTTP_CLIENT=%s, but %s is not installed" % (forced, forced) \
+            in script.stderr
+
+    @pytest.mark.parametrize("url,text", [
+        ("http://releaser.railway.internal:", "RELEASER_URL has no port after its ':'"),
+        ("http://127.0.0.1:/", "RELEASER_URL has no port after its ':'"),
+        ("http://[::1]:", "RELEASER_URL has no port after its ':'"),
+        ("http:///", "RELEASER_URL has no host"),
+        ("http://:8080", "RELEASER_URL has no host"),
+        ("https:///queue", "RELEASER_URL has no host"),
+        ("http://127.0.0.1:80a", "RELEASER_URL has a port that is not a number"),
+    ])
+    def test_a_url_without_host_or_port_exits_2_at_once(self, repo, predeploy, shell, url,
+                                                         text):
+        script = predeploy(url, repo.commit(), shell=shell)
+        assert script.wait(10) == 2, script.output
+        assert text in script.stderr and script.stdout == ""
+
+    def test_waiting_starts_by_saying_how_long_it_may_take_at_most(self, releaser, repo,
+                                                                   predeploy, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED, RELEASE_TIMEOUT_MS="1800000")
+        running, first, second = repo.commit(), repo.commit(), repo.commit()
+        assert service.queue(running).status == 200
+        assert service.queue(first).status == 202
+        scripts = [predeploy(service, running), predeploy(service, second)]
+        unreachable = (", plus up to 20 s while the releaser is unreachable"
+                       " (RELEASER_WAIT_TIMEOUT); a Pre-deploy Timeout set on this service"
+                       " must be longer\n")
+        try:
+            scripts[0].wait_printed("[pre-deploy] release is running: this may take up to"
+                                    " 30 min (RELEASE_TIMEOUT_MS 30 min)" + unreachable)
+            scripts[1].wait_printed("[pre-deploy] release is queued (position 2): this may take"
+                                    " up to 1.5 h (3 \u00d7 RELEASE_TIMEOUT_MS 30 min)"
+                                    + unreachable)
+        finally:
+            for sha in (running, first, second):
+                open_gate(tmp_path, sha)
+        assert [script.wait() for script in scripts] == [0, 0], scripts[1].output
+        assert all(script.output.count("may take up to") == 1 for script in scripts)
 
 
 # === Hardening: faults, load, hostile input, secrets ============================================
