@@ -467,7 +467,18 @@ class Status:
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     FINAL = (SUCCESS, FAILED, TIMEOUT, CANCELLED)
+    ALL = (QUEUED, RUNNING) + FINAL
 
+
+def _sql_strings(values) -> str:
+    """'a', 'b', ...: SQL string literals of fixed words (the states, never request data)."""
+    assert all(re.fullmatch(r"[a-z_]+", value) for value in values)
+    return ", ".join("'%s'" % value for value in values)
+
+
+#: The states as SQL, derived from Status: the schema's CHECKs, /metrics and cleanup use these.
+STATES_SQL = _sql_strings(Status.ALL)
+FINAL_STATES_SQL = _sql_strings(Status.FINAL)
 
 SCHEMA_VERSION = 1
 
@@ -477,8 +488,7 @@ CREATE TABLE release_log (
     git_commit_sha TEXT NOT NULL CHECK (length(git_commit_sha) IN (40, 64)
                                         AND git_commit_sha NOT GLOB '*[^0-9a-f]*'),
     attempt INTEGER NOT NULL CHECK (attempt >= 1),
-    release_status TEXT NOT NULL CHECK (release_status IN
-        ('queued', 'running', 'success', 'failed', 'timeout', 'cancelled')),
+    release_status TEXT NOT NULL CHECK (release_status IN (%(states)s)),
     created_at INTEGER NOT NULL,              -- milliseconds since the epoch, UTC
     updated_at INTEGER NOT NULL,
     started_at INTEGER,                       -- when the attempt began (git included)
@@ -490,7 +500,7 @@ CREATE TABLE release_log (
     output_tail BLOB NOT NULL DEFAULT x'',    -- the last RELEASER_LOG_TAIL_BYTES of output
     output_bytes INTEGER NOT NULL DEFAULT 0,  -- all output ever produced, in bytes
     UNIQUE (git_commit_sha, attempt),
-    CHECK ((release_status IN ('success', 'failed', 'timeout', 'cancelled')) = (ended_at IS NOT NULL)),
+    CHECK ((release_status IN (%(final)s)) = (ended_at IS NOT NULL)),
     CHECK (release_status <> 'running' OR started_at IS NOT NULL)
 );
 -- At most one attempt runs, whatever the code above the database does.
@@ -507,32 +517,24 @@ CREATE TABLE release_queue (
     git_commit_sha TEXT NOT NULL UNIQUE,
     queued_at INTEGER NOT NULL
 );
-"""
+""" % {"states": STATES_SQL, "final": FINAL_STATES_SQL}
 
 #: GET /metrics: per status, the count and the average of (ended - started) in minutes (AVG
 #: skips attempts without both), of attempts created since :since.
-METRICS_SQL = """
-SELECT 'cancelled', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'cancelled' AND created_at >= :since
-UNION ALL SELECT 'failed', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'failed' AND created_at >= :since
-UNION ALL SELECT 'queued', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'queued' AND created_at >= :since
-UNION ALL SELECT 'running', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'running' AND created_at >= :since
-UNION ALL SELECT 'success', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'success' AND created_at >= :since
-UNION ALL SELECT 'timeout', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'timeout' AND created_at >= :since
-"""
+METRICS_SQL = "\nUNION ALL ".join(
+    "SELECT '%s', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log "
+    "WHERE release_status = '%s' AND created_at >= :since" % (state, state)
+    for state in sorted(Status.ALL))
 
-#: The columns of a release's record that status answers need (never the output tail), in
-#: the order of Release's fields: Store._release builds one from a row by position.
-RELEASE_COLUMNS = """r.id, r.git_commit_sha, r.attempt, r.release_status, r.created_at,
-    r.updated_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt_marker,
-    r.output_bytes,
+#: The columns of a release's record that status answers need (never the output tail), each
+#: named as Release's field: Store._release builds one from a row by those names.
+RELEASE_COLUMNS = """r.id AS id, r.git_commit_sha AS sha, r.attempt AS attempt,
+    r.release_status AS status, r.created_at AS created_at, r.updated_at AS updated_at,
+    r.started_at AS started_at, r.ended_at AS ended_at, r.exit_code AS exit_code,
+    r.error AS error, r.attempt_marker AS marker, r.output_bytes AS output_bytes,
     CASE WHEN q.position IS NULL THEN NULL
-         ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END"""
+         ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END
+         AS queue_position"""
 RELEASE_FROM = "release_log r LEFT JOIN release_queue q ON q.release_id = r.id"
 
 
@@ -594,15 +596,61 @@ class Decision:
 
     `outcome` of request_release: "created" (a new attempt), "exists" (the latest attempt is
     queued, running or succeeded), "needs_retry" (it ended badly and retry was not asked),
-    "shutting_down" (nothing made). Of cancel_release: "cancelled" (`previous_state` says
-    whether it was queued or running), "not_found" (no attempt), "not_queued" (the latest
-    attempt is running, or ended: `state`); of Application.cancel_release also
-    "shutting_down" (the service began to stop while the running attempt was being stopped).
+    "shutting_down" (nothing made). Of Application.cancel_release: "cancelled"
+    (`previous_state` says whether it was queued or running), "not_found" (no attempt),
+    "not_queued" (the latest attempt ended: `state`), "shutting_down" (the service began to
+    stop while the running attempt was being stopped).
     """
 
     outcome: str
     state: Optional[str] = None
     previous_state: Optional[str] = None
+
+
+class AttemptEvents:
+    """Reactions to an attempt starting ("started") and ending ("ended"): functions
+    (event, release) added with add(), which the Store calls through emit() from the one
+    place each happens (claim_next_release, end_attempt).
+
+    They run in order on a thread of their own, never the worker's or a request's, so a
+    slow one delays nothing; one that fails is logged, never fatal (huey's _emit). Anything
+    that must survive a crash is written by the Store in the transaction itself, never by a
+    listener: a listener only reacts (logs, wakes a thread). Events emitted before start()
+    wait for it.
+    """
+
+    def __init__(self):
+        self._listeners: List[Callable[[str, "Release"], None]] = []
+        self._pending: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._deliver, name="attempt-events",
+                                        daemon=True)
+
+    def add(self, listener: Callable[[str, "Release"], None]) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: str, release: "Release") -> None:
+        self._pending.put((event, release))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Deliver what is pending, then end the thread."""
+        self._pending.put(None)
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _deliver(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            for listener in self._listeners:
+                try:
+                    listener(*item)
+                except Exception as exc:
+                    log("a reaction to a release %s failed (%s: %s); the others still run"
+                        % (item[0], type(exc).__name__, exc))
 
 
 #: How often a waiting long-poll asks whether it should give up (its client went away).
@@ -627,8 +675,9 @@ class Store:
     # connection per client served 2,600-3,600 (side by side; README has a full run).
     READERS = 4
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, events: Optional["AttemptEvents"] = None):
         self.path = path
+        self.events = events or AttemptEvents()
         self._write_lock = threading.Lock()
         # The reader pool: READERS slots, each a connection or None until first used. A
         # SimpleQueue blocks and wakes in C, where a Semaphore runs Python code under the GIL.
@@ -793,6 +842,7 @@ class Store:
                    col("updated_at"), legacy_order)).fetchall()
             attempts: Dict[str, int] = {}
             queued: Dict[str, tuple] = {}
+            interrupted: List[int] = []  # left running: ended below, the way attempts end
             for sha, status, created, queued_at, started, ended, updated, order in rows:
                 if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha or ""):
                     continue  # a short SHA cannot be stored as a release; see docstring
@@ -805,22 +855,27 @@ class Store:
                         continue  # queued twice by the old version: once is enough
                     status, started_ms, ended_ms = Status.QUEUED, None, None
                 elif status == "running":
-                    status, error = Status.FAILED, "interrupted: the releaser was upgraded"
+                    status, ended_ms = "interrupted", None
                 elif status not in Status.FINAL:
                     status, error = Status.FAILED, "unknown status %r in the original " \
                                                    "releaser's database" % status
-                if status != Status.QUEUED:
+                if status in Status.FINAL:
                     ended_ms = ended_ms or started_ms or created_ms
                 attempts[sha] = attempts.get(sha, 0) + 1
                 cur = db.execute(
                     "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at,"
                     " updated_at, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sha, attempts[sha], status, created_ms,
-                     parse_legacy_time(updated) or ended_ms or created_ms, started_ms,
-                     ended_ms, error))
-                if status == Status.QUEUED:
+                    (sha, attempts[sha], Status.QUEUED if status == "interrupted" else status,
+                     created_ms, parse_legacy_time(updated) or ended_ms or created_ms,
+                     started_ms, ended_ms, error))
+                if status == "interrupted":
+                    interrupted.append(cur.lastrowid)
+                elif status == Status.QUEUED:
                     queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
                                    created_ms)
+            ended = [self._end_attempt(db, release_id, Status.FAILED, None,
+                                       "interrupted: the releaser was upgraded", None, None,
+                                       Status.QUEUED) for release_id in interrupted]
             for sha, (_, release_id, created_ms) in sorted(queued.items(),
                                                            key=lambda item: item[1][0]):
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
@@ -830,33 +885,39 @@ class Store:
             db.execute("DROP TABLE legacy_release_log")
             db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
             db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+        for release in ended:
+            self.events.emit("ended", release)
         log("upgraded the original releaser's database %s (%d records kept)"
             % (self.path, sum(attempts.values())))
 
     # -- reads
 
     @staticmethod
-    def _release(row) -> Optional[Release]:
-        return Release(*row) if row else None
+    def _release(cursor: sqlite3.Cursor) -> Optional[Release]:
+        """The Release of a cursor's next row, mapped by column name (RELEASE_COLUMNS)."""
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return Release(**{column[0]: value for column, value in zip(cursor.description, row)})
 
     def latest_release(self, sha: str) -> Optional[Release]:
         """The commit's latest attempt, or None."""
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.git_commit_sha = ? ORDER BY r.attempt DESC LIMIT 1"
-                % (RELEASE_COLUMNS, RELEASE_FROM), (sha,)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha,)))
 
     def release_attempt(self, sha: str, attempt: int) -> Optional[Release]:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.attempt = ?"
-                % (RELEASE_COLUMNS, RELEASE_FROM), (sha, attempt)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha, attempt)))
 
     def release_by_id(self, release_id: int) -> Optional[Release]:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
-                (release_id,)).fetchone())
+                (release_id,)))
 
     def release_output(self, release_id: int) -> Optional[Tuple[str, bytes, int]]:
         """(status, saved output tail, total output bytes) of an attempt, or None."""
@@ -879,7 +940,7 @@ class Store:
             db.execute("BEGIN")
             running = self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.release_status = 'running'"
-                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM)))
             queue = db.execute(
                 "SELECT q.git_commit_sha, r.attempt, q.queued_at FROM release_queue q "
                 "JOIN release_log r ON r.id = q.release_id ORDER BY q.position").fetchall()
@@ -890,7 +951,7 @@ class Store:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.release_status = 'running'"
-                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM)))
 
     def metrics(self, since_ms: int) -> List[Tuple[str, int, Optional[float]]]:
         """[(status, count, average minutes from start to end)] of attempts created since,
@@ -935,23 +996,6 @@ class Store:
                            "VALUES (?, ?, ?)", (cur.lastrowid, sha, now))
             return Decision("created", status)
 
-    def cancel_release(self, sha: str) -> Decision:
-        """Cancel the commit's queued attempt; it leaves the queue in the same transaction."""
-        with self.transaction() as db:
-            latest = db.execute(
-                "SELECT id, release_status FROM release_log WHERE git_commit_sha = ? "
-                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
-            if latest is None:
-                return Decision("not_found")
-            release_id, status = latest
-            if status != Status.QUEUED:
-                return Decision("not_queued", status)
-            now = now_ms()
-            db.execute("UPDATE release_log SET release_status = 'cancelled', error = 'cancelled',"
-                       " ended_at = ?, updated_at = ? WHERE id = ?", (now, now, release_id))
-            db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
-            return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
-
     def claim_next_release(self) -> Optional[Release]:
         """The attempt the worker should run now: one already marked running by POST /queue,
         else the head of the queue, marked running as it leaves the queue. None when idle."""
@@ -968,9 +1012,11 @@ class Store:
                            "updated_at = ? WHERE id = ?", (now, now, head[1]))
                 db.execute("DELETE FROM release_queue WHERE position = ?", (head[0],))
                 row = (head[1],)
-            return self._release(db.execute(
+            release = self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
-                row).fetchone())
+                row))
+        self.events.emit("started", release)
+        return release
 
     def mark_command_starting(self, release_id: int, marker: str) -> None:
         """Record the attempt's marker before its command starts: from here on, a crash
@@ -988,18 +1034,36 @@ class Store:
             db.execute("UPDATE release_log SET output_tail = ?, output_bytes = ? WHERE id = ?",
                        (tail, total, release_id))
 
-    def finish_release(self, release_id: int, status: str, exit_code: Optional[int],
-                       error: Optional[str], tail: Optional[bytes] = None,
-                       total: Optional[int] = None) -> None:
-        """Make a running attempt final, with its output's last tail."""
-        now = now_ms()
+    def end_attempt(self, release_id: int, status: str, exit_code: Optional[int] = None,
+                    error: Optional[str] = None, tail: Optional[bytes] = None,
+                    total: Optional[int] = None,
+                    from_status: str = Status.RUNNING) -> Optional[Release]:
+        """Make an attempt final: the one way every attempt ends (the worker's outcome, a
+        cancel, the settling of one a crash interrupted, an upgraded Node database). One
+        transaction records the final state (only if the attempt is still `from_status`) and
+        its output's last tail, and takes it out of the queue; then AttemptEvents tells the
+        listeners. None, and nothing changed, if it was no longer `from_status`."""
         with self.transaction() as db:
-            db.execute(
-                "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
-                "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
-                "output_bytes = COALESCE(?, output_bytes) WHERE id = ? "
-                "AND release_status = 'running'",
-                (status, exit_code, error, now, now, tail, total, release_id))
+            release = self._end_attempt(db, release_id, status, exit_code, error, tail, total,
+                                        from_status)
+        if release is not None:
+            self.events.emit("ended", release)
+        return release
+
+    def _end_attempt(self, db, release_id, status, exit_code, error, tail, total,
+                     from_status) -> Optional[Release]:
+        assert status in Status.FINAL
+        now = now_ms()
+        changed = db.execute(
+            "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
+            "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
+            "output_bytes = COALESCE(?, output_bytes) WHERE id = ? AND release_status = ?",
+            (status, exit_code, error, now, now, tail, total, release_id, from_status)).rowcount
+        if not changed:
+            return None
+        db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
+        return self._release(db.execute(
+            "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM), (release_id,)))
 
     def requeue_at_head(self, release_id: int) -> None:
         """Put an attempt whose command never started back at the head of the queue."""
@@ -1016,8 +1080,8 @@ class Store:
         """Delete final attempts that ended before the cutoff; never queued or running ones."""
         with self.transaction() as db:
             return db.execute(
-                "DELETE FROM release_log WHERE ended_at < ? AND release_status IN "
-                "('success', 'failed', 'timeout', 'cancelled')", (cutoff_ms,)).rowcount
+                "DELETE FROM release_log WHERE ended_at < ? AND release_status IN (%s)"
+                % FINAL_STATES_SQL, (cutoff_ms,)).rowcount
 
 
 def restrict_database_files(db_path: str) -> None:
@@ -2059,7 +2123,7 @@ class Worker:
                 return True
             tail, total = live.snapshot()
             try:
-                self._retry_database(self.store.finish_release, release.id, outcome.status,
+                self._retry_database(self.store.end_attempt, release.id, outcome.status,
                                      outcome.exit_code, outcome.error, tail, total)
             except sqlite3.Error:
                 log("release %s attempt %d ended %s, but the database could not record it "
@@ -2067,9 +2131,6 @@ class Worker:
                     % (release.sha, release.attempt, outcome.status))
                 raise
             live.end(outcome.status)
-            log("release %s attempt %d ended: %s%s" % (
-                release.sha, release.attempt, outcome.status,
-                "" if outcome.error is None else " (%s)" % outcome.error))
         finally:
             self.live = None
             self._current_id = None
@@ -2942,6 +3003,8 @@ class Application:
         self.config = config
         self.stopping = threading.Event()
         self.long_polls = LongPolls(self.wake_long_polls)
+        self.events = AttemptEvents()
+        self.events.add(log_attempt_end)
         self.store: Optional[Store] = None
         self.workspace: Optional[Workspace] = None
         self.worker: Optional[Worker] = None
@@ -2957,7 +3020,7 @@ class Application:
         stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
         if stopped:
             log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
-        self.store = Store(config.db_path)
+        self.store = Store(config.db_path, self.events)
         if config.run_as is not None:
             restrict_database_files(config.db_path)
         self.workspace = workspace = Workspace(config)
@@ -2965,6 +3028,7 @@ class Application:
         self._settle_interrupted_attempts()
         workspace.remove_leftover_trees()
         self.clean_old_records()
+        self.events.start()
         self.worker = Worker(config, self.store, workspace)
         self.worker.start()
         try:
@@ -3019,9 +3083,9 @@ class Application:
                 % release.sha)
             return
         stopped = stop_attempt(None, release.marker, self.config.kill_grace_ms / 1000)
-        self.store.finish_release(
-            release.id, Status.FAILED, None,
-            "interrupted: the releaser stopped while the release command was running")
+        self.store.end_attempt(
+            release.id, Status.FAILED,
+            error="interrupted: the releaser stopped while the release command was running")
         log("release %s was interrupted by a stop of the releaser; marked failed (%d leftover "
             "processes stopped)" % (release.sha, stopped))
 
@@ -3062,10 +3126,16 @@ class Application:
         """Cancel the commit's queued attempt, or stop its running one and answer once it is
         final: `cancelled`, or its own outcome if the command ended before the stop took
         effect (outcome "not_queued" with that state)."""
-        decision = self.store.cancel_release(sha)
-        if decision.state != Status.RUNNING:
-            return decision
         release = self.store.latest_release(sha)
+        if release is None:
+            return Decision("not_found")
+        if release.status == Status.QUEUED:
+            if self.store.end_attempt(release.id, Status.CANCELLED, error="cancelled",
+                                      from_status=Status.QUEUED):
+                return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
+            release = self.store.release_by_id(release.id)  # it started meanwhile
+        if release.status != Status.RUNNING:
+            return Decision("not_queued", release.status)
         self.worker.cancel(release.id)
         final = self.wait_until_final(release, self.config.kill_grace_ms / 1000 + 60,
                                       LongPoll(None))
@@ -3158,10 +3228,19 @@ class Application:
         self.worker.hurry()
         self.worker.thread.join()
         stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
+        self.events.stop()
         self.server.shutdown()
         self.server.server_close()
         self.store.close()
         log("stopped")
+
+
+def log_attempt_end(event: str, release: Release) -> None:
+    """The log line of every attempt's end (an AttemptEvents listener)."""
+    if event == "ended":
+        log("release %s attempt %d ended: %s%s" % (
+            release.sha, release.attempt, release.status,
+            "" if release.error is None else " (%s)" % release.error))
 
 
 def _output_after(status: str, tail: bytes, total: int, offset: int):

@@ -465,6 +465,50 @@ class TestConfiguration:
 # --- Storage ----------------------------------------------------------------------------------
 
 
+class TestStatesDefinedOnce:
+    """Status lists the states; every other copy (the schema's CHECKs, /metrics, cleanup,
+    pre-deploy.sh's final states) must agree with it."""
+
+    def test_the_schema_metrics_and_cleanup_take_their_states_from_status(self, tmp_path):
+        store = releaser_py.Store(str(tmp_path / "db.sqlite"))
+        try:
+            with store.reading() as db:
+                schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'release_log'"
+                                    ).fetchone()[0]
+        finally:
+            store.close()
+        states = releaser_py.Status.ALL
+        assert "release_status IN (%s)" % ", ".join("'%s'" % s for s in states) in schema
+        final = ", ".join("'%s'" % s for s in releaser_py.Status.FINAL)
+        assert "CHECK ((release_status IN (%s)) = (ended_at IS NOT NULL))" % final in schema
+        assert re.findall(r"SELECT '(\w+)'", releaser_py.METRICS_SQL) == sorted(states)
+        assert set(states) == {"queued", "running"} | set(releaser_py.Status.FINAL)
+
+    def test_pre_deploy_knows_exactly_the_final_states(self):
+        with open(SCRIPT) as f:
+            script = f.read()
+        cases = re.findall(r"^\s*((?:\w+ \| )+\w+)\)", script, re.M)
+        finals = [set(case.split(" | ")) for case in cases
+                  if set(case.split(" | ")) & set(releaser_py.Status.FINAL)]
+        assert finals and all(case <= set(releaser_py.Status.ALL) for case in finals)
+        assert set(releaser_py.Status.FINAL) in finals  # "a final answer holds all the rest"
+
+
+class TestAttemptEvents:
+    def test_every_listener_hears_each_event_and_a_failing_one_is_only_logged(self, capsys):
+        events = releaser_py.AttemptEvents()
+        heard = []
+        events.add(lambda event, release: 1 / 0)
+        events.add(lambda event, release: heard.append((event, release)))
+        events.emit("ended", "the release")  # before start(): it waits
+        events.start()
+        events.emit("started", "another")
+        events.stop()
+        assert heard == [("ended", "the release"), ("started", "another")]
+        out = capsys.readouterr().out
+        assert out.count("a reaction to a release ended failed (ZeroDivisionError") == 1
+
+
 class TestStorage:
     def test_closing_the_store_does_not_wait_for_busy_readers(self, tmp_path):
         # Depends on: Store.close taking only the idle connections and closing the others
@@ -3669,6 +3713,7 @@ class TestSqlConstruction:
         ("*", "RELEASE_COLUMNS"): "module constant (checked below: assigned once, a literal)",
         ("*", "RELEASE_FROM"): "module constant (checked below)",
         ("*", "SCHEMA_VERSION"): "module constant (checked below)",
+        ("*", "FINAL_STATES_SQL"): "derived once from Status, words only (checked below)",
         ("_connect", "self.BUSY_TIMEOUT_MS"): "class constant (checked below)",
         ("_upgrade_from_node", "legacy_order"): "a local assigned only literals (checked)",
         ("_upgrade_from_node", "col(<literal>)"): "a literal column name, or NULL",
@@ -3728,9 +3773,16 @@ class TestSqlConstruction:
                         if isinstance(name, ast.Name):
                             assigned.setdefault(name.id, []).append(node)
         for constant in ("RELEASE_COLUMNS", "RELEASE_FROM", "SCHEMA_VERSION",
-                         "BUSY_TIMEOUT_MS", "METRICS_SQL"):
+                         "BUSY_TIMEOUT_MS"):
             assert len(assigned[constant]) == 1, constant
             assert self._is_literal(assigned[constant][0].value), constant
+        # The constants derived from Status are assigned once, from Status alone.
+        for constant in ("METRICS_SQL", "FINAL_STATES_SQL", "STATES_SQL"):
+            assert len(assigned[constant]) == 1, constant
+            names = {n.id for n in ast.walk(assigned[constant][0].value)
+                     if isinstance(n, ast.Name)}
+            assert names <= {"Status", "_sql_strings", "sorted", "state"}, (constant, names)
+        assert all(re.fullmatch(r"[a-z]+", state) for state in releaser_py.Status.ALL)
         assert all(isinstance(node, ast.Assign) and self._is_literal(node.value)
                    for node in assigned["legacy_order"])
 
