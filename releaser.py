@@ -23,6 +23,7 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
     GET /queue                GET /release?commit-sha=&wait=        GET /metrics?days=
     GET /release/logs?commit-sha=&attempt=&offset=&wait=           POST /cleanup {"days"}
+    GET /releases?limit=&before=&state=&commit-sha=&commit-prefix=
 
 States of one release attempt:
 
@@ -480,8 +481,9 @@ def _sql_strings(values) -> str:
 STATES_SQL = _sql_strings(Status.ALL)
 FINAL_STATES_SQL = _sql_strings(Status.FINAL)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
+#: Version 1, as created before any upgrade existed; SCHEMA_UPGRADES takes it further.
 SCHEMA = """
 CREATE TABLE release_log (
     id INTEGER PRIMARY KEY,
@@ -519,6 +521,27 @@ CREATE TABLE release_queue (
 );
 """ % {"states": STATES_SQL, "final": FINAL_STATES_SQL}
 
+#: The changes of each version after the first, each applied in one transaction that also
+#: sets user_version: a database of any older version (a Node one too, once converted to
+#: version 1) is brought up to date in place at start-up. Changes are additive only.
+SCHEMA_UPGRADES = {
+    # 2: who asked for each attempt (X-Requested-By, X-Deployment-Id of POST /queue).
+    2: """
+CREATE TABLE release_requester (
+    release_id INTEGER NOT NULL REFERENCES release_log (id) ON DELETE CASCADE,
+    requested_by TEXT NOT NULL,
+    deployment_id TEXT,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (release_id, requested_by)
+)
+""",
+    # 3: GET /releases?state= pages newest first through one status (id order).
+    3: """
+CREATE INDEX release_log_by_status_id ON release_log (release_status, id)
+""",
+}
+
 #: GET /metrics: per status, the count and the average of (ended - started) in minutes (AVG
 #: skips attempts without both), of attempts created since :since.
 METRICS_SQL = "\nUNION ALL ".join(
@@ -536,11 +559,14 @@ RELEASE_COLUMNS = """r.id AS id, r.git_commit_sha AS sha, r.attempt AS attempt,
          ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END
          AS queue_position"""
 RELEASE_FROM = "release_log r LEFT JOIN release_queue q ON q.release_id = r.id"
+#: Who asked for an attempt (GET /releases), one name a line.
+REQUESTERS_COLUMN = """, (SELECT group_concat(requested_by, char(10)) FROM release_requester
+    WHERE release_id = r.id) AS requesters"""
 
 
-def _create_schema(db: sqlite3.Connection) -> None:
+def _create_schema(db: sqlite3.Connection, script: str = SCHEMA) -> None:
     # Statement by statement: executescript() would commit the surrounding transaction.
-    for statement in SCHEMA.split(";"):
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
@@ -570,6 +596,20 @@ class Release:
     @property
     def is_final(self) -> bool:
         return self.status in Status.FINAL
+
+    @property
+    def duration_ms(self) -> Optional[int]:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def summary(self) -> dict:
+        """The attempt as GET /releases lists it."""
+        return {"commitSha": self.sha, "attempt": self.attempt, "state": self.status,
+                "created_at": iso_time(self.created_at), "started_at": iso_time(self.started_at),
+                "ended_at": iso_time(self.ended_at), "duration_ms": self.duration_ms,
+                "exit_code": self.exit_code, "error": self.error,
+                "output_bytes": self.output_bytes}
 
     def details(self) -> dict:
         duration = None
@@ -797,19 +837,27 @@ class Store:
         if version > SCHEMA_VERSION or version < 0:
             raise StartupError("%s has schema version %d, newer than this releaser knows (%d); "
                                "use a newer releaser.py" % (self.path, version, SCHEMA_VERSION))
-        if not tables:
+        if version == 0:
+            columns = set()
+            if "release_log" in tables:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
+            if not tables:
+                with self.transaction() as db:
+                    _create_schema(db)
+                    db.execute("PRAGMA user_version = 1")
+            elif {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
+                self._upgrade_from_node(tables, columns)
+            else:
+                raise StartupError("%s holds tables this releaser does not know (%s); point "
+                                   "SQLITE_DB_PATH at a new file"
+                                   % (self.path, ", ".join(sorted(tables))))
+            version = 1
+        for step in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as db:
-                _create_schema(db)
-                db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
-            return
-        columns = set()
-        if "release_log" in tables:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
-        if {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
-            self._upgrade_from_node(tables, columns)
-            return
-        raise StartupError("%s holds tables this releaser does not know (%s); point "
-                           "SQLITE_DB_PATH at a new file" % (self.path, ", ".join(sorted(tables))))
+                _create_schema(db, SCHEMA_UPGRADES[step])
+                db.execute("PRAGMA user_version = %d" % step)
+            if tables:
+                log("upgraded the database %s to schema version %d" % (self.path, step))
 
     def _upgrade_from_node(self, tables, columns) -> None:
         """Convert the original Node implementation's database in place, keeping its history.
@@ -884,7 +932,7 @@ class Store:
             db.execute("DROP TABLE IF EXISTS legacy_release_queue")
             db.execute("DROP TABLE legacy_release_log")
             db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
-            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            db.execute("PRAGMA user_version = 1")
         for release in ended:
             self.events.emit("ended", release)
         log("upgraded the original releaser's database %s (%d records kept)"
@@ -953,6 +1001,44 @@ class Store:
                 "SELECT %s FROM %s WHERE r.release_status = 'running'"
                 % (RELEASE_COLUMNS, RELEASE_FROM)))
 
+    def history(self, limit: int, before_id: Optional[int] = None,
+                state: Optional[str] = None, sha: Optional[str] = None,
+                prefix: Optional[str] = None) -> List[Tuple[Release, List[str]]]:
+        """Attempts newest first (by id), at most `limit`, with who asked for each: all,
+        those before `before_id`, in one `state`, of one commit `sha`, or of the commits
+        whose SHA starts with `prefix`. Each filter is its own statement, so that an index
+        serves it (the primary key; release_log_by_status_id; the (sha, attempt) key)."""
+        before = before_id if before_id is not None else 2 ** 62
+        with self.reading() as db:
+            if sha is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.id < ? "
+                    "ORDER BY r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
+                                                    RELEASE_FROM), (sha, before, limit))
+            elif prefix is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.git_commit_sha >= ? AND r.git_commit_sha < ? "
+                    "AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM),
+                    (prefix, prefix + "g", before, limit))
+            elif state is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.release_status = ? AND r.id < ? "
+                    "ORDER BY r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
+                                                    RELEASE_FROM), (state, before, limit))
+            else:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.id < ? ORDER BY r.id DESC LIMIT ?"
+                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM), (before, limit))
+            names = [column[0] for column in cursor.description]
+            rows = []
+            for row in cursor.fetchall():
+                fields = dict(zip(names, row))
+                requesters = fields.pop("requesters")
+                rows.append((Release(**fields), sorted(requesters.split("\n"))
+                             if requesters else []))
+        return rows
+
     def metrics(self, since_ms: int) -> List[Tuple[str, int, Optional[float]]]:
         """[(status, count, average minutes from start to end)] of attempts created since,
         for the statuses that occur. One index range per status: a GROUP BY would read the
@@ -963,22 +1049,25 @@ class Store:
 
     # -- changes
 
-    def request_release(self, sha: str, retry: bool, may_create: bool) -> Decision:
+    def request_release(self, sha: str, retry: bool, may_create: bool,
+                        requester: Optional[Tuple[str, Optional[str]]] = None) -> Decision:
         """Atomically look at the commit's latest attempt and, where due, create a new one.
 
         A new attempt is inserted `running` when nothing runs and nothing waits (the worker
         takes it at once), else `queued` at the tail. `may_create` is False while shutting down.
+        `requester` (service name, deployment id) is recorded with the attempt asked about.
         """
         with self.transaction() as db:
             latest = db.execute(
-                "SELECT attempt, release_status FROM release_log WHERE git_commit_sha = ? "
+                "SELECT id, attempt, release_status FROM release_log WHERE git_commit_sha = ? "
                 "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
             if latest is not None:
-                attempt, status = latest
-                if status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS):
-                    return Decision("exists", status)
-                if not retry:
-                    return Decision("needs_retry", status)
+                release_id, attempt, status = latest
+                if status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS) or not retry:
+                    self._record_requester(db, release_id, requester)
+                    return Decision("exists" if status in (
+                        Status.QUEUED, Status.RUNNING, Status.SUCCESS) else "needs_retry",
+                        status)
             if not may_create:
                 return Decision("shutting_down")
             busy = db.execute(
@@ -989,12 +1078,24 @@ class Store:
             cur = db.execute(
                 "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at, "
                 "updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (sha, latest[0] + 1 if latest else 1, status, now, now,
+                (sha, latest[1] + 1 if latest else 1, status, now, now,
                  None if busy else now))
             if busy:
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
                            "VALUES (?, ?, ?)", (cur.lastrowid, sha, now))
+            self._record_requester(db, cur.lastrowid, requester)
             return Decision("created", status)
+
+    @staticmethod
+    def _record_requester(db, release_id: int, requester) -> None:
+        if requester is None:
+            return
+        name, deployment = requester
+        now = now_ms()
+        db.execute("INSERT INTO release_requester (release_id, requested_by, deployment_id, "
+                   "first_at, last_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (release_id, "
+                   "requested_by) DO UPDATE SET deployment_id = excluded.deployment_id, "
+                   "last_at = excluded.last_at", (release_id, name, deployment, now, now))
 
     def claim_next_release(self) -> Optional[Release]:
         """The attempt the worker should run now: one already marked running by POST /queue,
@@ -2412,11 +2513,22 @@ class Request:
     the long-poll a route that waits must pass on."""
 
     def __init__(self, query: str, body: bytes, path_arg: str,
-                 long_poll: Optional[LongPoll] = None):
+                 long_poll: Optional[LongPoll] = None, headers: Optional[Mapping] = None):
         self.body = body
         self.path_arg = path_arg
         self.long_poll = long_poll or LongPoll(None)
+        self.headers = headers or {}
         self._query = query
+
+    def header_text(self, name: str, limit: int = 200) -> Optional[str]:
+        """A header meant for people (a service name), printable and at most `limit`
+        characters; absent or empty is None, anything else 400."""
+        value = (self.headers.get(name) or "").strip()
+        if not value:
+            return None
+        if len(value) > limit or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ApiError(400, "%s must be at most %d printable characters" % (name, limit))
+        return value
 
     def params(self, *allowed: str) -> Dict[str, str]:
         """The query parameters; unknown or repeated ones are 400."""
@@ -2528,7 +2640,10 @@ def route_queue_release(app: "Application", req: Request):
     retry = body.get("retry", False)
     if not isinstance(retry, bool):
         raise ApiError(400, 'retry must be true or false')
-    decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set())
+    name = req.header_text("X-Requested-By")
+    requester = (name, req.header_text("X-Deployment-Id")) if name else None
+    decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set(),
+                                         requester=requester)
     state = decision.state
     if decision.outcome == "shutting_down":
         raise ApiError(503, "The releaser is shutting down; ask again when it is back")
@@ -2619,6 +2734,30 @@ def route_release_logs(app: "Application", req: Request):
                        "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
 
 
+def route_history(app: "Application", req: Request):
+    params = req.params("limit", "before", "state", "commit-sha", "commit-prefix")
+    limit = query_number(params, "limit", 50, 1, 500)
+    before = query_number(params, "before", 0, 1) if "before" in params else None
+    state = params.get("state")
+    if state is not None and state not in Status.ALL:
+        raise ApiError(400, "state must be one of %s" % ", ".join(Status.ALL))
+    if "commit-sha" in params and "commit-prefix" in params:
+        raise ApiError(400, "Give commit-sha or commit-prefix, not both")
+    sha = parse_sha(params["commit-sha"], "commit-sha") if "commit-sha" in params else None
+    prefix = params.get("commit-prefix")
+    if prefix is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{7,64}", prefix):
+            raise ApiError(400, "commit-prefix must be 7 to 64 hexadecimal digits")
+        prefix = prefix.lower()
+    rows = app.store.history(limit, before, state if sha is None and prefix is None else None,
+                             sha, prefix)
+    if state is not None and (sha is not None or prefix is not None):
+        rows = [(release, asked) for release, asked in rows if release.status == state]
+    return 200, {
+        "releases": [dict(release.summary(), requested_by=asked) for release, asked in rows],
+        "next": str(rows[-1][0].id) if len(rows) == limit else None}
+
+
 def route_metrics(app: "Application", req: Request):
     params = req.params("days")
     days = query_number(params, "days", 7, 1, 3650)
@@ -2648,6 +2787,7 @@ ROUTES = {
     ("DELETE", "/queue/<sha>"): route_cancel_release,
     ("GET", "/release"): route_release_state,
     ("GET", "/release/logs"): route_release_logs,
+    ("GET", "/releases"): route_history,
     ("GET", "/metrics"): route_metrics,
     ("POST", "/cleanup"): route_cleanup,
 }
@@ -2818,7 +2958,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             body = self._read_body()
             self._input.deadline = None  # a long-poll may now wait in peace
             poll = LongPoll(self.connection)
-            reply = handler(self.app, Request(split.query, body, path_arg, poll))
+            reply = handler(self.app, Request(split.query, body, path_arg, poll, self.headers))
             status, payload = reply[0], reply[1]
             headers = reply[2] if len(reply) > 2 else {}
             if poll.yielded:  # answered early to free its place: ask again in a second

@@ -610,7 +610,7 @@ class TestStorage:
         assert [q["git_commit_sha"] for q in service.get("/queue").json()["queue"]] == \
             [queued_first] or service.get("/queue").json()["running"]["git_commit_sha"] == \
             queued_second
-        assert service.db("PRAGMA user_version") == [(1,)]
+        assert service.db("PRAGMA user_version") == [(releaser_py.SCHEMA_VERSION,)]
         assert service.state(done).json()["details"]["error"] is None
         for sha in (queued_second, queued_first):
             open_gate(tmp_path, sha)
@@ -868,6 +868,80 @@ class TestReadRoutes:
         assert body == {"status": "OK", "isReleaseRunning": False, "queueLength": 0}
         wait_for(lambda: service.get("/healthcheck").json()["git"] == "ok", 10,
                  "the start-up check of the repository")
+
+
+class TestHistoryRoute:
+    def test_history_lists_attempts_newest_first_with_paging_and_filters(self, service, repo,
+                                                                          tmp_path):
+        first, second = repo.commit(), repo.commit("exit 3")
+        third = repo.commit()
+        for sha in (first, second):
+            service.queue(sha)
+            service.wait_final(sha)
+        service.queue(second, retry=True)
+        service.wait_final(second)
+        service.queue(third)
+        service.wait_final(third)
+        body = service.get("/releases").json()
+        order = [(r["commitSha"], r["attempt"], r["state"]) for r in body["releases"]]
+        assert order == [(third, 1, "success"), (second, 2, "failed"), (second, 1, "failed"),
+                         (first, 1, "success")]
+        assert body["next"] is None
+        row = body["releases"][1]
+        assert set(row) == {"commitSha", "attempt", "state", "created_at", "started_at",
+                            "ended_at", "duration_ms", "exit_code", "error", "output_bytes",
+                            "requested_by"}
+        assert row["exit_code"] == 3 and row["duration_ms"] >= 0 and row["requested_by"] == []
+        page = service.get("/releases?limit=3").json()
+        assert len(page["releases"]) == 3 and page["next"]
+        rest = service.get("/releases?limit=3&before=" + page["next"]).json()
+        assert [(r["commitSha"], r["attempt"]) for r in rest["releases"]] == [(first, 1)]
+        assert rest["next"] is None
+        failed = service.get("/releases?state=failed").json()["releases"]
+        assert [(r["commitSha"], r["attempt"]) for r in failed] == [(second, 2), (second, 1)]
+        both = service.get("/releases?commit-sha=" + second).json()["releases"]
+        assert [r["attempt"] for r in both] == [2, 1]
+        prefixed = service.get("/releases?commit-prefix=" + first[:7].upper()).json()
+        assert {r["commitSha"] for r in prefixed["releases"]} == {first}
+        for query in ("limit=0", "limit=501", "limit=x", "before=x", "before=0",
+                      "state=done", "commit-prefix=abc", "commit-prefix=xyz1234",
+                      "commit-sha=" + first[:12], "commit-sha=%s&commit-prefix=%s"
+                      % (first, first[:7]), "page=2"):
+            resp = service.get("/releases?" + query)
+            assert resp.status == 400 and "error" in resp.json(), query
+
+    def test_each_attempt_records_who_asked_for_it(self, service, repo):
+        sha = repo.commit()
+        for name, deployment in (("web", "d-1"), ("worker", "d-2"), ("web", "d-3")):
+            resp = service.request("POST", "/queue", {"commitSha": sha}, headers={
+                "X-Requested-By": name, "X-Deployment-Id": deployment})
+            assert resp.status in (200, 202, 409), resp
+        service.wait_final(sha)
+        row, = service.get("/releases?commit-sha=" + sha).json()["releases"]
+        assert row["requested_by"] == ["web", "worker"]
+        assert service.db("SELECT requested_by, deployment_id FROM release_requester "
+                          "ORDER BY requested_by") == [("web", "d-3"), ("worker", "d-2")]
+        resp = service.request("POST", "/queue", {"commitSha": sha},
+                               headers={"X-Requested-By": "evil\x1b[2K"})
+        assert resp.status == 400 and "X-Requested-By" in resp.json()["error"]
+
+    def test_a_version_1_database_is_upgraded_in_place(self, releaser, tmp_path):
+        # fixtures/releases-v1.sqlite was made by the releaser of schema version 1: two
+        # commits ended (one twice), one left running by kill -9, one queued behind it.
+        data = tmp_path / "data"
+        data.mkdir()
+        shutil.copy(os.path.join(HERE, "fixtures", "releases-v1.sqlite"),
+                    str(data / "releases.sqlite"))
+        service = releaser()
+        assert service.db("PRAGMA user_version") == [(releaser_py.SCHEMA_VERSION,)]
+        assert "to schema version %d" % releaser_py.SCHEMA_VERSION in service.log()
+        rows = service.get("/releases").json()["releases"]
+        assert [r["attempt"] for r in rows if r["state"] == "failed" and r["exit_code"] == 3] \
+            == [2, 1]
+        assert any(r["state"] == "success" for r in rows)
+        interrupted = [r for r in rows if (r["error"] or "").startswith("interrupted")]
+        assert len(interrupted) == 1 and interrupted[0]["state"] == "failed"
+        assert len(rows) == 5  # nothing lost; the queued one is still there (or ran)
 
 
 class TestHttpRules:
@@ -3714,6 +3788,8 @@ class TestSqlConstruction:
         ("*", "RELEASE_FROM"): "module constant (checked below)",
         ("*", "SCHEMA_VERSION"): "module constant (checked below)",
         ("*", "FINAL_STATES_SQL"): "derived once from Status, words only (checked below)",
+        ("history", "RELEASE_COLUMNS + REQUESTERS_COLUMN"): "module constants (checked below)",
+        ("_upgrade_schema", "step"): "a version number: an int from range()",
         ("_connect", "self.BUSY_TIMEOUT_MS"): "class constant (checked below)",
         ("_upgrade_from_node", "legacy_order"): "a local assigned only literals (checked)",
         ("_upgrade_from_node", "col(<literal>)"): "a literal column name, or NULL",
@@ -3721,7 +3797,7 @@ class TestSqlConstruction:
             "an index name read from sqlite_master, quoted as an identifier",
     }
     #: (function, variable passed whole as the SQL) -> why it is safe.
-    ALLOWED_NAMES = {("_create_schema", "statement"): "a piece of the SCHEMA literal",
+    ALLOWED_NAMES = {("_create_schema", "statement"): "a piece of SCHEMA or SCHEMA_UPGRADES",
                      ("metrics", "METRICS_SQL"): "module constant (checked below)"}
 
     @staticmethod
@@ -3773,7 +3849,7 @@ class TestSqlConstruction:
                         if isinstance(name, ast.Name):
                             assigned.setdefault(name.id, []).append(node)
         for constant in ("RELEASE_COLUMNS", "RELEASE_FROM", "SCHEMA_VERSION",
-                         "BUSY_TIMEOUT_MS"):
+                         "BUSY_TIMEOUT_MS", "REQUESTERS_COLUMN"):
             assert len(assigned[constant]) == 1, constant
             assert self._is_literal(assigned[constant][0].value), constant
         # The constants derived from Status are assigned once, from Status alone.
