@@ -20,6 +20,11 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     RELEASER_RUN_AS, and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
 
+Ask a running one (its address from --url, RELEASER_URL or PORT/HOST; RELEASER_API_KEY):
+
+    python3 releaser.py status | history [-n N] [--state S] | show <sha> | retry <sha>
+                        | cancel <sha> | logs <sha> [--follow] | cleanup [--days N]  [--json]
+
     GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
     GET /queue                GET /release?commit-sha=&wait=        GET /metrics?days=
     GET /release/logs?commit-sha=&attempt=&offset=&wait=           POST /cleanup {"days"}
@@ -47,9 +52,11 @@ import fcntl
 import fnmatch
 import sys
 
-if __name__ == "__main__":
-    # http.client would import ssl for HTTPS clients this service never makes (git does its
-    # own TLS): about 1.2 MiB of resident memory. Not when imported (tests, tools).
+if __name__ == "__main__" and sys.argv[1:] in ([], ["serve"]):
+    # http.client would import ssl for HTTPS clients the service never makes (git does its
+    # own TLS): about 1.2 MiB of resident memory. What breaks with it: any https request
+    # from this process (the client subcommands, which therefore keep ssl, and https
+    # notification URLs, for which the service loads it). Not when imported (tests, tools).
     sys.modules.setdefault("ssl", None)
 
 import http.client  # noqa: E402
@@ -3400,11 +3407,312 @@ def _address_family(host: str) -> int:
 
 
 # --- Command line ----------------------------------------------------------------------------
+#
+# `python3 releaser.py` (or `serve`) runs the service. The other subcommands are a client of a
+# running service, for operators where no curl is (the image, `railway ssh`): they take its
+# address from --url, RELEASER_URL, or PORT/HOST of the service's own variables, and its key
+# from RELEASER_API_KEY, and speak only the HTTP API.
+
+CLIENT_COMMANDS = ("status", "history", "show", "logs", "retry", "cancel", "cleanup")
+
+#: Exit statuses of the client subcommands (`logs --follow` exits like pre-deploy.sh).
+EXIT_OK, EXIT_RELEASE_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class ClientError(ReleaserError):
+    """A client subcommand cannot go on: the message for the operator, and the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    """The HTTP API of a running releaser, for the subcommands: JSON in, JSON out."""
+
+    def __init__(self, url: str, api_key: Optional[str], timeout: float = 90):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError("the releaser's URL must be http(s)://host[:port], not %r"
+                              % strip_credentials(url))
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def request(self, method: str, path: str, body=None):
+        """(status, headers, parsed JSON or raw bytes) of one request."""
+        if self._parts.scheme == "https":
+            conn = http.client.HTTPSConnection(self._parts.hostname, self._parts.port,
+                                               timeout=self._timeout)
+        else:
+            conn = http.client.HTTPConnection(self._parts.hostname, self._parts.port,
+                                              timeout=self._timeout)
+        headers = {"User-Agent": "releaser-cli/" + __version__}
+        if self._api_key:
+            headers["Authorization"] = "Bearer " + self._api_key
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
+                         headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError("cannot reach the releaser at %s: %s"
+                              % (strip_credentials(self.url), exc), EXIT_UNREACHABLE)
+        finally:
+            conn.close()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            try:
+                return resp.status, resp, json.loads(raw.decode("utf-8"))
+            except ValueError:
+                pass
+        return resp.status, resp, raw
+
+    def get_json(self, path: str) -> dict:
+        status, _, body = self.request("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise _answer_error(status, body)
+        return body
+
+    def resolve(self, sha: str) -> str:
+        """A full SHA from a unique prefix of at least 7 hex digits (asked of the history)."""
+        if SHA_RE.fullmatch(sha):
+            return sha.lower()
+        if not re.fullmatch(r"[0-9a-fA-F]{7,63}", sha):
+            raise ClientError("%r is not a commit SHA or a prefix of one (7 or more hex "
+                              "digits)" % sha[:80])
+        rows = self.get_json("/releases?limit=500&commit-prefix=" + sha)["releases"]
+        found = sorted({row["commitSha"] for row in rows})
+        if not found:
+            raise ClientError("no release of a commit starting with %s" % sha)
+        if len(found) > 1:
+            raise ClientError("%s is ambiguous: %s" % (sha, ", ".join(found)))
+        return found[0]
+
+
+def _answer_error(status: int, body) -> ClientError:
+    message = body.get("error") if isinstance(body, dict) else None
+    if message is None:
+        return ClientError("the answer (HTTP %d) is not the releaser's: is the URL right?"
+                           % status)
+    return ClientError("HTTP %d: %s" % (status, message),
+                       EXIT_UNREACHABLE if status >= 500 else EXIT_USAGE)
+
+
+def _when(iso: Optional[str]) -> str:
+    return iso.replace("T", " ")[:19] if iso else "-"
+
+
+def _took(ms: Optional[int]) -> str:
+    return human_duration(ms) if ms is not None else "-"
+
+
+def _history_line(row: dict) -> str:
+    outcome = row["error"] or ("exit %s" % row["exit_code"] if row["exit_code"] is not None
+                               else "")
+    asked = (" (asked by %s)" % ", ".join(row["requested_by"])) if row.get("requested_by") \
+        else ""
+    return "%s  #%-2d %-9s %s  %7s  %s%s" % (row["commitSha"][:12], row["attempt"],
+                                             row["state"], _when(row["created_at"]),
+                                             _took(row["duration_ms"]), outcome, asked)
+
+
+def command_status(client: Client, args) -> int:
+    queue_body = client.get_json("/queue")
+    recent = client.get_json("/releases?limit=%d" % args.n)
+    if args.json:
+        print(json.dumps({"queue": queue_body, "recent": recent}, indent=2))
+        return EXIT_OK
+    running = queue_body["running"]
+    print("running: %s" % ("nothing" if running is None else "%s attempt %d, since %s" % (
+        running["git_commit_sha"], running["attempt"], _when(running["started_at"]))))
+    print("queue: %s" % ("empty" if not queue_body["queue"] else ""))
+    for position, item in enumerate(queue_body["queue"], 1):
+        print("  %d. %s attempt %d, queued %s" % (position, item["git_commit_sha"],
+                                                  item["attempt"], _when(item["queued_at"])))
+    print("last attempts:")
+    for row in recent["releases"]:
+        print("  " + _history_line(row))
+    return EXIT_OK
+
+
+def command_history(client: Client, args) -> int:
+    query = "/releases?limit=%d" % args.n
+    if args.state:
+        query += "&state=" + urllib.parse.quote(args.state)
+    body = client.get_json(query)
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        for row in body["releases"]:
+            print(_history_line(row))
+    return EXIT_OK
+
+
+def command_show(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    body = client.get_json("/release?commit-sha=" + sha)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    details = body["details"]
+    print("commit   %s\nstate    %s (attempt %d)" % (sha, body["state"], details["attempt"]))
+    for label, key in (("created", "created_at"), ("started", "started_at"),
+                       ("ended", "ended_at")):
+        print("%-8s %s" % (label, _when(details[key])))
+    print("took     %s" % _took(details["duration_ms"]))
+    if details["queue_position"] is not None:
+        print("queued   position %d" % details["queue_position"])
+    if details["exit_code"] is not None:
+        print("exit     %d" % details["exit_code"])
+    if details["error"]:
+        print("error    %s" % details["error"])
+    print("output   %d bytes (releaser.py logs %s)" % (details["output_bytes"], sha[:12]))
+    return EXIT_OK
+
+
+def command_logs(client: Client, args) -> int:
+    """Print the output; with --follow, long-poll until the attempt is final, and exit 0 for
+    success, 1 for failed/timeout/cancelled, as pre-deploy.sh does."""
+    sha = client.resolve(args.sha)
+    attempt, offset, unreachable_since = args.attempt, 0, None
+    out = sys.stdout.buffer
+    while True:
+        query = "/release/logs?commit-sha=%s&offset=%d" % (sha, offset)
+        if attempt is not None:
+            query += "&attempt=%d" % attempt
+        if args.follow:
+            query += "&wait=30"
+        try:
+            status, resp, body = client.request("GET", query)
+        except ClientError as exc:
+            if not args.follow or exc.status != EXIT_UNREACHABLE:
+                raise
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > 600:
+                raise
+            time.sleep(2)  # a restart of the releaser: wait for it, as pre-deploy.sh does
+            continue
+        unreachable_since = None
+        state = resp.getheader("X-Release-State")
+        if status != 200 or state is None:
+            raise _answer_error(status, body)
+        out.write(body)
+        out.flush()
+        offset = int(resp.getheader("X-Log-Offset", offset))
+        attempt = int(resp.getheader("X-Release-Attempt", attempt or 1))
+        if not args.follow:
+            return EXIT_OK
+        if state in Status.FINAL:
+            summary = client.get_json("/release?commit-sha=" + sha)["details"]
+            print("[releaser] %s attempt %d ended: %s%s" % (
+                sha[:12], attempt, state, "" if not summary["error"] else " (%s)"
+                % summary["error"]), file=sys.stderr)
+            return EXIT_OK if state == Status.SUCCESS else EXIT_RELEASE_FAILED
+        retry_after = resp.getheader("Retry-After")
+        if retry_after and retry_after.isdigit():
+            time.sleep(min(int(retry_after), 10))
+
+
+def command_retry(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("POST", "/queue", {"commitSha": sha, "retry": True})
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status in (200, 202):
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cancel(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("DELETE", "/queue/" + sha)
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status == 200:
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cleanup(client: Client, args) -> int:
+    status, _, body = client.request("POST", "/cleanup",
+                                     {} if args.days is None else {"days": args.days})
+    if status != 200:
+        raise _answer_error(status, body)
+    print(json.dumps(body, indent=2) if args.json else "%s (%d deleted)"
+          % (body["message"], body["deleted"]))
+    return EXIT_OK
+
+
+def client_url(environ: Mapping[str, str], url: Optional[str]) -> str:
+    """--url, else RELEASER_URL, else the service's own address from PORT and HOST."""
+    url = url or environ.get("RELEASER_URL")
+    if url:
+        return url
+    host = environ.get("HOST") or "127.0.0.1"
+    if host in ("::", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    return "http://%s:%s" % (host, environ.get("PORT") or "8080")
+
+
+def run_client(argv: List[str], environ: Mapping[str, str]) -> int:
+    """A client subcommand (CLIENT_COMMANDS); its exit status."""
+    import argparse  # only here: the service itself need not load it
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="the releaser's URL (default RELEASER_URL, else "
+                                      "http://127.0.0.1:$PORT)")
+    common.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser = argparse.ArgumentParser(
+        prog="releaser.py", description="Ask a running releaser. Exit: 0 done, 1 the release "
+        "failed (logs --follow), 2 refused or bad usage, 3 releaser unreachable.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, text):
+        return commands.add_parser(name, help=text, parents=[common])
+
+    command("status", "what runs, the queue, the last attempts").add_argument(
+        "-n", type=int, default=5, help="how many recent attempts (5)")
+    history = command("history", "attempts, newest first")
+    history.add_argument("-n", type=int, default=20, help="how many (20, at most 500)")
+    history.add_argument("--state", choices=Status.ALL)
+    for name, text in (("show", "one commit's latest attempt"),
+                       ("retry", "run a failed, timed-out or cancelled commit again"),
+                       ("cancel", "cancel a queued attempt, or abort a running one")):
+        command(name, text).add_argument("sha", help="full SHA or a unique prefix (7+ hex "
+                                                     "digits)")
+    logs = command("logs", "a commit's output")
+    logs.add_argument("sha", help="full SHA or a unique prefix (7+ hex digits)")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="until the attempt ends; exit 0 success, 1 failed")
+    logs.add_argument("--attempt", type=int)
+    command("cleanup", "delete final attempts older than N days").add_argument(
+        "--days", type=int)
+    args = parser.parse_args(argv)
+    handlers = {"status": command_status, "history": command_history, "show": command_show,
+                "logs": command_logs, "retry": command_retry, "cancel": command_cancel,
+                "cleanup": command_cleanup}
+    try:
+        client = Client(client_url(environ, args.url), environ.get("RELEASER_API_KEY") or None)
+        return handlers[args.command](client, args)
+    except ClientError as exc:
+        print("releaser: %s" % exc, file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the service until SIGTERM or SIGINT. Exit status: 0 stopped cleanly; 2 could not
-    start (a bad setting, the database held by another releaser or of unknown schema)."""
+    """Run the service until SIGTERM or SIGINT, or a client subcommand. Exit status of the
+    service: 0 stopped cleanly; 2 could not start (a bad setting or argument, the database
+    held by another releaser, read-only or of unknown schema)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
@@ -3412,6 +3720,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] == "--version":
         print(__version__)
         return 0
+    if argv and argv[0] in CLIENT_COMMANDS:
+        return run_client(argv, os.environ)
+    if argv and argv != ["serve"]:
+        print("releaser: unknown argument %r; run the service with no argument (or `serve`), "
+              "or one of: %s (--help lists them)" % (argv[0][:80], ", ".join(CLIENT_COMMANDS)),
+              file=sys.stderr)
+        return 2
     environ = dict(os.environ)
     try:
         handed_over = take_handed_over_secrets(environ)

@@ -1715,6 +1715,194 @@ def shutil_which(name):
     return shutil.which(name) or (beside if os.path.exists(beside) else None)
 
 
+# === The command line: a client of the running service ========================================
+
+
+def cli(service, *args, url=None, timeout=60):
+    """Run `python3 releaser.py <args>` against the service: (exit status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASER_", "RAILWAY_"))}
+    env["RELEASER_URL"] = url or "http://127.0.0.1:%d" % service.port
+    if service.api_key:
+        env["RELEASER_API_KEY"] = service.api_key
+    proc = subprocess.run([sys.executable, RELEASER] + list(args), env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True,
+                       timeout=60)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip("cannot make a TLS certificate with openssl: %s" % exc)
+    return cert, key
+
+
+class TlsProxy:
+    """TLS in front of a plain HTTP port on loopback, as Railway's edge is in front of a
+    service: every connection is decrypted and its bytes passed on both ways."""
+
+    def __init__(self, backend_port, cert, key):
+        import ssl
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.backend_port = backend_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+            backend = socket.create_connection(("127.0.0.1", self.backend_port))
+        except OSError:
+            conn.close()
+            return
+
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
+        pump(tls, backend)
+
+    def close(self):
+        self.sock.close()
+
+
+class TestCommandLine:
+    KEY = "cli-key-0123456789"
+
+    def test_status_history_show_and_logs_describe_the_releases(self, releaser, repo):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        good, bad = repo.commit("echo all good"), repo.commit("echo broken; exit 4")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        status, out, err = cli(service, "status")
+        assert status == 0, err
+        assert "running: nothing" in out and "queue: empty" in out
+        assert "%s  #1  failed" % bad[:12] in out and "%s  #1  success" % good[:12] in out
+        status, out, _ = cli(service, "history", "--state", "failed")
+        assert out.strip().startswith(bad[:12]) and good[:12] not in out
+        status, out, _ = cli(service, "show", bad[:7])  # a unique prefix is enough
+        assert status == 0
+        assert "commit   %s\nstate    failed (attempt 1)" % bad in out
+        assert "exit     4" in out and "error    release command exited with status 4" in out
+        status, out, _ = cli(service, "logs", good[:9])
+        assert (status, out) == (0, "all good\n")
+        status, out, _ = cli(service, "--json" if False else "history", "-n", "1", "--json")
+        assert json.loads(out)["releases"][0]["commitSha"] == bad
+
+    def test_retry_cancel_and_cleanup_act_and_say_so(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_API_KEY=self.KEY, RELEASER_RELEASE_COMMAND=GATED)
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_state(sha, "running")
+        status, out, _ = cli(service, "cancel", sha[:8])
+        assert status == 0 and "stopped and cancelled" in out
+        status, out, _ = cli(service, "retry", sha)
+        assert status == 0 and "Release triggered for commit %s" % sha in out
+        open_gate(tmp_path, sha)
+        assert service.wait_final(sha)["state"] == "success"
+        status, _, err = cli(service, "retry", sha)
+        assert status == 0  # already succeeded: nothing to do, said as a success
+        status, _, err = cli(service, "cancel", sha)
+        assert status == 2 and "already ended (success)" in err
+        status, out, _ = cli(service, "cleanup", "--days", "1")
+        assert status == 0 and "(0 deleted)" in out
+
+    def test_an_ambiguous_or_unknown_prefix_is_refused(self, service):
+        now = int(time.time() * 1000)
+        for sha in ("abcdef1" + "0" * 33, "abcdef1" + "1" * 33):
+            service.db("INSERT INTO release_log (git_commit_sha, attempt, release_status, "
+                       "created_at, updated_at, started_at, ended_at) VALUES "
+                       "(?, 1, 'success', ?, ?, ?, ?)", (sha, now, now, now, now))
+        status, _, err = cli(service, "show", "abcdef1")
+        assert status == 2 and "abcdef1 is ambiguous: abcdef1000" in err
+        status, out, _ = cli(service, "show", "abcdef11")
+        assert status == 0 and "abcdef1" + "1" * 33 in out
+        status, _, err = cli(service, "show", "1234567")
+        assert status == 2 and "no release of a commit starting with 1234567" in err
+        status, _, err = cli(service, "show", "abc")
+        assert status == 2 and "not a commit SHA or a prefix" in err
+
+    def test_logs_follow_exits_like_pre_deploy(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        good, bad = repo.commit("echo fine"), repo.commit("echo failing; exit 5")
+        for sha, expected in ((good, 0), (bad, 1)):
+            service.queue(sha)
+            follower = subprocess.Popen(
+                [sys.executable, RELEASER, "logs", sha, "--follow"], stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+                env=dict(os.environ, RELEASER_URL="http://127.0.0.1:%d" % service.port))
+            watchdog = threading.Timer(30, follower.kill)
+            watchdog.start()
+            assert follower.stdout.readline() == "started\n"  # it follows the running release
+            open_gate(tmp_path, sha)
+            out, err = follower.communicate(timeout=30)
+            watchdog.cancel()
+            assert follower.returncode == expected, (out, err)
+            assert out.endswith(("fine\n", "failing\n"))
+            assert "attempt 1 ended: %s" % ("success" if expected == 0 else "failed") in err
+
+    def test_the_command_line_speaks_https_too(self, releaser, repo, tls_cert):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit("echo over tls")
+        service.queue(sha)
+        service.wait_final(sha)
+        proxy = TlsProxy(service.port, *tls_cert)
+        try:
+            env = dict(os.environ, SSL_CERT_FILE=tls_cert[0],
+                       RELEASER_API_KEY=self.KEY)
+            proc = subprocess.run([sys.executable, RELEASER, "logs", sha, "--url",
+                                   "https://127.0.0.1:%d" % proxy.port], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert (proc.returncode, proc.stdout) == (0, "over tls\n"), proc.stderr
+        finally:
+            proxy.close()
+
+    def test_unknown_arguments_and_an_unreachable_releaser_say_so(self, idle_service):
+        proc = subprocess.run([sys.executable, RELEASER, "--verbose"], capture_output=True,
+                              text=True, timeout=30)
+        assert proc.returncode == 2 and "unknown argument '--verbose'" in proc.stderr
+        status, _, err = cli(idle_service, "status", url="http://127.0.0.1:%d" % free_port())
+        assert status == 3 and "cannot reach the releaser" in err
+        status, _, err = cli(idle_service, "history", "--state", "done")
+        assert status == 2 and "invalid choice" in err
+        help_text = subprocess.run([sys.executable, RELEASER, "--help"], capture_output=True,
+                                   text=True, timeout=30).stdout
+        for command in releaser_py.CLIENT_COMMANDS:
+            assert command in help_text
+
+
 # === pre-deploy.sh: the client every dependent service runs ====================================
 #
 # The real script runs as a subprocess under each POSIX shell installed (dash, bash, busybox
