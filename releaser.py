@@ -185,6 +185,7 @@ class Config:
     railway_volume: Optional[str]
     draining_seconds: Optional[int]
     run_as: Optional["RunAs"]  # the user release commands run as (root only)
+    public_url: Optional[str]  # how people reach the releaser (behind a TLS proxy), if set
     release_env: Mapping[str, str]
 
     @classmethod
@@ -260,6 +261,15 @@ class Config:
         run_as = None
         if "RELEASER_RUN_AS" in env:
             run_as = RunAs.named(env["RELEASER_RUN_AS"])
+        public_url = env.get("RELEASER_PUBLIC_URL")
+        if public_url is not None:
+            parts = urllib.parse.urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in \
+                    parts.netloc or any(c in public_url for c in "\r\n\0 "):
+                raise ConfigError("RELEASER_PUBLIC_URL must be the releaser's http(s)://host"
+                                  "[:port] as people reach it, without credentials, not %r"
+                                  % public_url[:80])
+            public_url = public_url.rstrip("/")
 
         config = cls(
             git_url=git_url,
@@ -284,6 +294,7 @@ class Config:
             railway_volume=volume,
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
             run_as=run_as,
+            public_url=public_url,
             release_env=types.MappingProxyType({}),
         )
         # release_env comes second: it needs secrets(), which needs the config.
@@ -309,6 +320,20 @@ class Config:
     def public_git_url(self) -> str:
         """The repository URL without credentials: safe to log, answer and store."""
         return strip_credentials(self.git_url)
+
+    @property
+    def commit_url_prefix(self) -> Optional[str]:
+        """https://<host>/<owner>/<repo>/commit/ (the web page of a commit, SHA appended) when
+        the repository is on GitHub, GitLab or Bitbucket; never with credentials."""
+        match = re.match(r"(?:https?://(?:[^@/]*@)?|ssh://(?:[^@/]*@)?|[^@/:]+@)"
+                         r"(github\.com|gitlab\.com|bitbucket\.org)[:/]+([\w.-]+(?:/[\w.-]+)+?)"
+                         r"(?:\.git)?/*$", self.git_url)
+        if not match:
+            return None
+        host, path = match.group(1), re.sub(r"\.git$", "", match.group(2))
+        kind = {"github.com": "/commit/", "gitlab.com": "/-/commit/",
+                "bitbucket.org": "/commits/"}[host]
+        return "https://%s/%s%s" % (host, path, kind)
 
     def shutdown_grace_s(self) -> float:
         """How long SIGTERM lets a running release finish: ends 2 s before Railway's kill."""
@@ -2786,6 +2811,25 @@ def route_cleanup(app: "Application", req: Request):
                  "deleted": deleted}
 
 
+def route_page(app: "Application", req: Request):
+    req.params()
+    commit_url = app.config.commit_url_prefix or ""
+    html = PAGE_HTML.replace("{commit_url}", html_escape(commit_url))
+    return 200, html.encode(), dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"})
+
+
+def route_page_script(app: "Application", req: Request):
+    req.params()
+    return 200, PAGE_JS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/javascript; charset=utf-8"})
+
+
+def route_page_style(app: "Application", req: Request):
+    req.params()
+    return 200, PAGE_CSS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/css; charset=utf-8"})
+
+
 #: (method, path) -> handler. A path ending in "/<sha>" matches that prefix plus anything.
 ROUTES = {
     ("GET", "/healthcheck"): route_healthcheck,
@@ -2797,7 +2841,54 @@ ROUTES = {
     ("GET", "/releases"): route_history,
     ("GET", "/metrics"): route_metrics,
     ("POST", "/cleanup"): route_cleanup,
+    ("GET", "/"): route_page,
+    ("GET", "/app.js"): route_page_script,
+    ("GET", "/app.css"): route_page_style,
 }
+#: The web page's own paths: a browser without the key is asked to log in (Basic).
+PAGE_PATHS = ("/", "/app.js", "/app.css")
+
+
+# --- The web page ----------------------------------------------------------------------------
+#
+# One page, served from this file: no external assets, no build step. Its script and style
+# are routes of their own, so a Content-Security-Policy of default-src 'self' holds without
+# hashes (hashing would load OpenSSL). It reads the same JSON routes as every other client.
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+PAGE_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="commit-url" content="{commit_url}">
+<title>Releaser</title>
+<link rel="stylesheet" href="app.css">
+<script src="app.js" defer></script>
+</head>
+<body>
+<h1>Releaser</h1>
+<main id="app"></main>
+</body>
+</html>
+"""
+
+PAGE_JS = """'use strict';
+"""
+
+PAGE_CSS = """body { font-family: system-ui, sans-serif; }
+"""
+
+
+def html_escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
 
 
 def find_route(method: str, path: str):
@@ -2826,6 +2917,29 @@ def find_route(method: str, path: str):
 
 #: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
 _CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
+
+
+def same_site(origin: str, allowed: str) -> bool:
+    """Whether an Origin names the host and port of `allowed` (a URL, or //host[:port] from
+    a Host header, whose missing port stands for the scheme's default)."""
+    theirs, ours = urllib.parse.urlsplit(origin), urllib.parse.urlsplit(allowed)
+    try:
+        their_port = theirs.port or {"http": 80, "https": 443}.get(theirs.scheme)
+        our_port = ours.port or {"http": 80, "https": 443}.get(ours.scheme)
+    except ValueError:
+        return False
+    if not theirs.hostname or theirs.hostname != ours.hostname:
+        return False
+    return their_port == our_port or (our_port is None and their_port in (80, 443))
+
+
+def basic_password(encoded: str) -> Optional[str]:
+    """The password of HTTP Basic credentials (base64 of user:password), or None."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] if ":" in decoded else None
 
 
 def escape_controls(text: str) -> str:
@@ -2960,6 +3074,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self._body_read = False
         try:
             split = urllib.parse.urlsplit(self.path)
+            self._check_origin()
             self._check_api_key(split.path)
             handler, path_arg = find_route(self.command, split.path)
             body = self._read_body()
@@ -2983,6 +3098,19 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             status, payload = 500, {"error": "Internal error; the releaser's log has details"}
         self._send(status, payload, headers)
 
+    def _check_origin(self) -> None:
+        """Browsers send Basic credentials by themselves, so a form on another site could
+        use them: a POST or DELETE that a page of another origin sent is refused, whatever
+        its credentials (and with no key at all). Clients that send no Origin (curl,
+        pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
+        origin = self.headers.get("Origin")
+        if self.command not in ("POST", "DELETE") or origin is None:
+            return
+        if not any(same_site(origin, allowed) for allowed in (
+                "//" + (self.headers.get("Host") or ""), self.app.config.public_url or "")):
+            raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
+                           % escape_controls(origin[:100]))
+
     def _check_api_key(self, path: str) -> None:
         key = self.app.config.api_key
         if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
@@ -2991,15 +3119,21 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         authorization = self.headers.get("Authorization", "")
         if given is None and authorization[:7].lower() == "bearer ":
             given = authorization[7:].strip()
+        elif given is None and authorization[:6].lower() == "basic ":
+            given = basic_password(authorization[6:])  # a browser: the key is the password
         # Constant time, and over the key's length whatever was sent, so that the time
         # taken tells nothing of the key's bytes or its length.
         expected = key.encode()
         actual = (given or "").encode("utf-8", "surrogateescape")
         same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
         if given is None or not same or len(actual) != len(expected):
+            # A browser opening the page gets a login prompt (any user, the key as the
+            # password); API clients the Bearer challenge.
+            challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
             raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
-                                "<RELEASER_API_KEY> or X-API-Key",
-                           headers={"WWW-Authenticate": "Bearer"})
+                                "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
+                                "the key as the password)",
+                           headers={"WWW-Authenticate": challenge})
 
     def _read_body(self) -> bytes:
         """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
@@ -3041,7 +3175,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
                  "Server: " + self.server_version,
                  "Date: " + self.date_time_string(),
-                 "Content-Length: %d" % len(payload)]
+                 "Content-Length: %d" % len(payload),
+                 "X-Content-Type-Options: nosniff"]  # output is untrusted: never sniffed
         lines += ["%s: %s" % item for item in headers.items()]
         if self.close_connection:
             lines.append("Connection: close")

@@ -944,6 +944,57 @@ class TestHistoryRoute:
         assert len(rows) == 5  # nothing lost; the queued one is still there (or ran)
 
 
+class TestWebPagePlumbing:
+    KEY = "page-key-0123456789"
+
+    def test_the_page_asks_a_browser_to_log_in_and_takes_the_key_as_basic_password(
+            self, releaser):
+        service = releaser(RELEASER_API_KEY=self.KEY,
+                           RELEASER_GIT_URL="https://x-access-token:tok-S3CRET@github.com/"
+                                            "acme/app.git")
+        for path in ("/", "/app.js", "/app.css"):
+            resp = service.get(path, headers={"Authorization": "Bearer wrong-key-000"})
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"] == 'Basic realm="releaser"'
+        assert service.get("/queue", headers={"Authorization": "Bearer x"}).headers[
+            "WWW-Authenticate"] == "Bearer"
+        basic = {"Authorization": "Basic " + base64.b64encode(
+            ("anyone:" + self.KEY).encode()).decode()}
+        page = service.get("/", headers=basic)
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert b'content="https://github.com/acme/app/commit/"' in page.body
+        assert b"S3CRET" not in page.body and b"x-access-token" not in page.body
+        assert service.get("/queue", headers=basic).status == 200  # the page's own fetches
+        wrong = {"Authorization": "Basic " + base64.b64encode(b"anyone:nope").decode()}
+        assert service.get("/queue", headers=wrong).status == 401
+
+    @pytest.mark.parametrize("key", [None, KEY])
+    def test_a_post_or_delete_from_another_site_is_refused_whatever_the_credentials(
+            self, releaser, repo, key):
+        service = releaser(RELEASER_API_KEY=key)
+        sha = repo.commit()
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:1",
+                       "http://localhost:%d" % service.port):
+            for method, path, body in (("POST", "/queue", {"commitSha": sha}),
+                                       ("DELETE", "/queue/" + sha, None),
+                                       ("POST", "/cleanup", {})):
+                resp = service.request(method, path, body, headers={"Origin": origin})
+                assert resp.status == 403, (origin, method, resp)
+                assert "Access-Control-Allow-Origin" not in resp.headers
+        assert service.state(sha).status == 404  # nothing changed
+        same = {"Origin": "http://127.0.0.1:%d" % service.port}
+        assert service.request("POST", "/queue", {"commitSha": sha}, headers=same).status \
+            == 200
+        # Behind a TLS proxy, RELEASER_PUBLIC_URL names the origin people use.
+        proxied = releaser(RELEASER_API_KEY=key, RELEASER_PUBLIC_URL="https://rel.example.com",
+                           SQLITE_DB_PATH=str(repo.path) + "-other.sqlite")
+        resp = proxied.request("POST", "/cleanup", {},
+                               headers={"Origin": "https://rel.example.com"})
+        assert resp.status == 200
+
+
 class TestHttpRules:
     def test_unknown_paths_are_404_and_wrong_methods_405_with_allow(self, service):
         assert service.get("/nope").status == 404
@@ -4090,7 +4141,8 @@ class TestApiKeyHardening:
                     assert resp.status == 200, (method, path, resp)
                     continue
                 assert resp.status == 401, (method, path, resp)
-                assert resp.headers["www-authenticate"] == "Bearer"
+                assert resp.headers["www-authenticate"] == (
+                    'Basic realm="releaser"' if path in releaser_py.PAGE_PATHS else "Bearer")
                 if method != "HEAD":
                     assert "API key" in resp.json()["error"]
         assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
@@ -4101,6 +4153,7 @@ class TestApiKeyHardening:
         ("header", "Cookie: api_key={key}"), ("header", "Authorization: {key}"),
         ("header", "Authorization: Token {key}"), ("header", "Authorization: Bearer"),
         ("header", "Authorization: Bearer{key}"), ("header", "Authorization: Basic {basic}"),
+        ("header", "Authorization: Basic {basic_user}"),
         ("header", "Proxy-Authorization: Bearer {key}"), ("header", "Api-Key: {key}"),
         ("header", "X-API-Token: {key}"), ("header", "X-API-Key: {upper}"),
         ("header", "X-API-Key: {key}{key}"), ("header", "X-API-Key: {short}"),
@@ -4111,7 +4164,9 @@ class TestApiKeyHardening:
         service = keyed
         kind, text = where
         text = text.format(key=self.KEY, upper=self.KEY.upper(), short=self.KEY[:-1],
-                           basic=base64.b64encode(("x:" + self.KEY).encode()).decode())
+                           # Basic takes the key as the password only, whole
+                           basic=base64.b64encode(("x:" + self.KEY[:-1]).encode()).decode(),
+                           basic_user=base64.b64encode((self.KEY + ":x").encode()).decode())
         body = {"commitSha": NEW}
         if kind == "query":
             data = build_request("POST", "/queue" + text, body)
