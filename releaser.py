@@ -1272,14 +1272,21 @@ _started_children: set = set()
 _started_children_lock = threading.Lock()
 
 
+# Whether main() made this process a subreaper: then every orphan of an attempt is a child,
+# and finding an attempt's processes needs no scan of every process's environment.
+_adopting_orphans = False
+
+
 def become_subreaper() -> bool:
     """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
+    global _adopting_orphans
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _adopting_orphans = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (ImportError, OSError, AttributeError):
-        return False
+        _adopting_orphans = False
+    return _adopting_orphans
 
 
 def start_process(argv: List[str], **popen_args) -> subprocess.Popen:
@@ -1305,22 +1312,51 @@ def _process_exit_fd(pid: int) -> Optional[int]:
         return None
 
 
-def _process_table() -> Dict[int, Tuple[int, bool]]:
-    """{pid: (parent pid, is a zombie)} of every process in /proc (empty where there is none)."""
-    table = {}
+def _children_of(pid: int) -> List[int]:
+    """The direct children of a process, from /proc/<pid>/task/*/children (each thread
+    lists those it forked or adopted); empty where /proc has no such file."""
+    children: List[int] = []
     try:
-        entries = os.listdir("/proc")
+        threads = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return table
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry, "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # it exited meanwhile
-            table[int(entry)] = (int(fields[1]), fields[0] == b"Z")
-    return table
+        return children
+    for thread in threads:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, thread), "rb") as f:
+                children += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+    return children
+
+
+def _process_state(pid: int) -> Optional[bytes]:
+    """The one-letter state of a process (b"Z" for a zombie), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive_tree(roots: List[int], adopted: set) -> List[int]:
+    """The live processes among `roots` and all their descendants; the zombies among
+    `adopted` (orphans this process adopted) are reaped on the way, by PID."""
+    found: set = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in found:
+            continue
+        state = _process_state(pid)
+        if state is None:
+            continue
+        if state == b"Z":
+            if pid in adopted:
+                _reap(pid)
+            continue
+        found.add(pid)
+        todo += _children_of(pid)
+    return sorted(found)
 
 
 def processes_with_env(name: str, value: str) -> List[int]:
@@ -1345,31 +1381,19 @@ def processes_with_env(name: str, value: str) -> List[int]:
 
 
 def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]:
-    """The live processes of the running attempt: the command's tree, the orphans adopted by
-    this releaser (children it did not start), those carrying the marker, and all of their
-    descendants. Reaps the adopted orphans that already exited, by PID."""
-    me = os.getpid()
+    """The live processes of the running attempt and all their descendants: the command's
+    tree, the orphans this releaser adopted (its children it did not start), and, where
+    orphans are not adopted or the releaser that started them is gone (leader None), those
+    carrying the marker (a scan of every process's environment). Reaps the adopted orphans
+    that already exited, by PID."""
     with _started_children_lock:  # no child is between its fork and its registration
-        table = _process_table()
-        started = set(_started_children)
-    children: Dict[int, List[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    roots = [pid for pid in children.get(me, ()) if pid not in started]
-    for pid in roots:
-        if table[pid][1]:
-            _reap(pid)
-    if leader is not None and leader in table:
+        adopted = {pid for pid in _children_of(os.getpid()) if pid not in _started_children}
+    roots = list(adopted)
+    if leader is not None:
         roots.append(leader)
-    if marker:
+    if marker and (leader is None or not _adopting_orphans):
         roots += processes_with_env(ATTEMPT_MARKER, marker)
-    found, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found and pid != me:
-            found.add(pid)
-            todo += children.get(pid, ())
-    return sorted(pid for pid in found if pid in table and not table[pid][1])
+    return _alive_tree(roots, adopted)
 
 
 def _reap(pid: int) -> None:
@@ -1444,17 +1468,9 @@ def stop_git_processes(db_path: str, grace_s: float) -> int:
         pids = processes_with_env(GIT_MARKER, db_path)
         for pid in pids:  # adopted ones die as our children: reap them
             _reap(pid)
-        return [pid for pid in pids if _is_alive(pid)]
+        return [pid for pid in pids if _process_state(pid) not in (None, b"Z")]
 
     return stop_processes(find, grace_s)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
 RAN_OUT_OF_TIME = "did not finish within the release timeout"
@@ -1497,13 +1513,7 @@ def _descendants_of(proc: subprocess.Popen) -> List[int]:
     """A started process and its descendants, while it lives (its exit status is kept)."""
     if proc.poll() is not None:
         return []
-    table = _process_table()
-    found, todo = [], [proc.pid]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += [child for child, (parent, _) in table.items() if parent == pid]
-    return [pid for pid in found if pid in table and not table[pid][1]]
+    return _alive_tree([proc.pid], set())
 
 
 # --- Git workspace ---------------------------------------------------------------------------
@@ -1772,6 +1782,9 @@ class Workspace:
                                deadline, hurry)
         if rc == 0:
             return
+        if "dumb http transport" in by_sha:  # remembered: it cannot serve partial clones
+            with open(self._dumb_remote_file, "w") as f:
+                f.write(self.config.public_git_url)
         if "mismatched algorithms" in by_sha:  # a SHA-1 name for a SHA-256 repository or back
             raise GitError("commit %s cannot be in the repository %s: %s"
                            % (sha, url, _git_failure_reason(by_sha)), final=True)
@@ -1837,31 +1850,90 @@ class Workspace:
 
     def _is_ancestor_of(self, sha: str, tips: Dict[str, str], deadline: float,
                         hurry: threading.Event) -> bool:
-        """Whether the commit is in the history of one of `tips` ({ref: object})."""
+        """Whether the commit is in the history of one of `tips` ({ref: object}).
+
+        Asked of a second bare repository beside the cache, `allowed*.git`, that holds
+        commits only (a partial clone, --filter=tree:0: no trees or files, a few hundred KB
+        for thousands of commits where a fetch with files took tens of MB), fetched since
+        a day before the commit's date. A tip it already holds that contains the commit
+        answers without fetching (a retry, a second service's rollback)."""
         rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
                              deadline, hurry)
         if rc != 0 or not when.isdigit():
             raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
+        # A dumb HTTP server can send neither partial nor shallow histories (and a partial
+        # clone of one fetches each missing object lazily, without end): the cache, then.
+        dumb = self._is_dumb_remote()
+        ancestry = self.cache if dumb else self._ancestry_repository(object_format(sha),
+                                                                     deadline, hurry)
+        if self._held_tip_contains(ancestry, sha, tips, deadline, hurry):
+            return True
         # Commit dates may be a little out of order (rebases, clocks): a day of margin.
-        since = ["--shallow-since=%d" % (int(when) - 86400)] if self.config.git_depth else []
+        since = ["--shallow-since=%d" % (int(when) - 86400)] \
+            if self.config.git_depth and not dumb else []
         refspecs = ["+%s:refs/allowed/%s" % (ref, ref[len("refs/"):]) for ref in tips
                     if ref.startswith("refs/")]
-        fetch = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+        fetch = ["--git-dir", ancestry, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
                  "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
-        tail = ["--", self.config.public_git_url] + refspecs
-        rc, out = self._git(fetch + since + tail, deadline, hurry)
+        tail = [self.config.public_git_url if dumb else "origin"] + refspecs
+        rc, out = self._git(fetch + ([] if dumb else ["--filter=tree:0"]) + since + tail,
+                            deadline, hurry)
         if rc != 0 and since and not _is_connection_error(out):
-            # Every allowed ref older than the day before, or a server that cannot send
-            # shallow histories (dumb HTTP): their whole histories, then.
-            rc, out = self._git(fetch + tail, deadline, hurry)
+            # Every allowed ref older than the day before: their whole histories, then.
+            rc, out = self._git(fetch + ["--filter=tree:0"] + tail, deadline, hurry)
         if rc != 0:
             raise GitError("could not fetch the allowed branches of %s: %s"
                            % (self.config.public_git_url, _git_failure_reason(out)))
-        rc, out = self._git(["--git-dir", self.cache, "for-each-ref", "--contains", sha,
-                             "--format=%(refname)", "refs/allowed/"], deadline, hurry,
-                            max_output=64 << 20)
-        fetched = {"refs/allowed/" + ref[len("refs/"):] for ref in tips}
-        return rc == 0 and any(ref in fetched for ref in out.splitlines())
+        return self._held_tip_contains(ancestry, sha, tips, deadline, hurry)
+
+    def _held_tip_contains(self, ancestry: str, sha: str, tips: Dict[str, str],
+                           deadline: float, hurry: threading.Event) -> bool:
+        """Whether a ref of the ancestry repository that is still an allowed tip contains
+        the commit (false where the commit is not there at all)."""
+        rc, out = self._git(["--git-dir", ancestry, "for-each-ref", "--contains", sha,
+                             "--format=%(objectname) %(refname)", "refs/allowed/"],
+                            deadline, hurry, max_output=64 << 20)
+        current = {"%s refs/allowed/%s" % (target, ref[len("refs/"):])
+                   for ref, target in tips.items()}
+        return rc == 0 and any(line in current for line in out.splitlines())
+
+    @property
+    def _dumb_remote_file(self) -> str:
+        return os.path.join(self.config.work_dir, "dumb-remote")
+
+    def _is_dumb_remote(self) -> bool:
+        """Whether a fetch found the remote to be a dumb HTTP server (remembered on disk)."""
+        try:
+            with open(self._dumb_remote_file) as f:
+                return f.read() == self.config.public_git_url
+        except OSError:
+            return False
+
+    def _ancestry_repository(self, names: str, deadline: float,
+                             hurry: threading.Event) -> str:
+        """The commits-only repository for branch checks (see _is_ancestor_of), made on
+        first use: bare, a partial clone of the remote (named origin, without credentials)."""
+        path = os.path.join(self.config.work_dir, "allowed.git" if names == "sha1"
+                            else "allowed-%s.git" % names)
+        if os.path.isfile(os.path.join(path, "HEAD")):
+            return path
+        building = path + ".new"
+        remove_tree(building)
+        kind = ["--object-format=sha256"] if names == "sha256" else []
+        rc, out = self._git(["init", "--quiet", "--bare"] + kind + [building], deadline, hurry)
+        settings = [("core.repositoryformatversion", "1"),
+                    ("extensions.partialClone", "origin"),
+                    ("remote.origin.url", self.config.public_git_url),
+                    ("remote.origin.promisor", "true"),
+                    ("remote.origin.partialclonefilter", "tree:0")]
+        for key, value in settings:
+            if rc == 0:
+                rc, out = self._git(["--git-dir", building, "config", key, value],
+                                    deadline, hurry)
+        if rc != 0:
+            raise GitError("could not create %s: %s" % (path, out))
+        os.rename(building, path)  # whole or absent
+        return path
 
     def _lay_out_tree(self, sha: str, marker: str, deadline: float,
                       hurry: threading.Event) -> str:

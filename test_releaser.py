@@ -264,6 +264,13 @@ def releaser(tmp_path, repo):
     yield start
     for service in started:
         service.close()
+    # A service killed with -9 leaves its release behind (the next start would stop it):
+    # none of this test's may outlive it.
+    for pid in releaser_py.processes_with_env("GATE", str(tmp_path / "gate")):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 @pytest.fixture
