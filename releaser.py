@@ -2863,13 +2863,47 @@ def route_history(app: "Application", req: Request):
 
 
 def route_metrics(app: "Application", req: Request):
-    params = req.params("days")
+    params = req.params("days", "format")
+    fmt = params.get("format")
+    if fmt not in (None, "json", "prometheus"):
+        raise ApiError(400, "format must be json or prometheus")
+    if fmt == "prometheus" or (fmt is None and prefers_prometheus(req.headers.get("Accept"))):
+        if "days" in params:
+            raise ApiError(400, "days applies to the JSON answer only: Prometheus counts "
+                                "since the releaser started")
+        running, queue_length = app.store.health()
+        return 200, app.release_metrics.exposition(running, queue_length).encode(), {
+            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
     days = query_number(params, "days", 7, 1, 3650)
     rows = app.store.metrics(now_ms() - days * 86400000)
     return 200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
         {"release_status": status, "count": count,
          "avg_duration_minutes": None if avg is None else round(avg, 2)}
         for status, count, avg in rows]}
+
+
+def prefers_prometheus(accept: Optional[str]) -> bool:
+    """Whether an Accept header ranks text/plain or OpenMetrics strictly above JSON (what
+    a Prometheus scraper sends); a tie, */* or no header means JSON, as before."""
+    if not accept:
+        return False
+    best = {"text": 0.0, "json": 0.0}
+    for item in accept.split(","):
+        kind, *options = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        group = "text" if kind in ("text/plain", "application/openmetrics-text") else \
+            "json" if kind in ("application/json", "application/*", "*/*") else None
+        if group:
+            best[group] = max(best[group], quality)
+    return best["text"] > best["json"]
 
 
 def route_cleanup(app: "Application", req: Request):
@@ -3359,6 +3393,8 @@ class Application:
         self.long_polls = LongPolls(self.wake_long_polls)
         self.events = AttemptEvents()
         self.events.add(log_attempt_end)
+        self.release_metrics = ReleaseMetrics()
+        self.events.add(self.release_metrics.observe)
         self.store: Optional[Store] = None
         self.workspace: Optional[Workspace] = None
         self.worker: Optional[Worker] = None
@@ -3587,6 +3623,73 @@ class Application:
         self.server.server_close()
         self.store.close()
         log("stopped")
+
+
+class ReleaseMetrics:
+    """Prometheus figures since this process started (counters never go down, whatever
+    cleanup deletes): an AttemptEvents listener counts each attempt that ends, by state,
+    and its duration; the gauges are read from the database at each scrape."""
+
+    BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ended = {state: 0 for state in Status.FINAL}
+        self._last_ended_s: Dict[str, float] = {}
+        self._buckets = [0] * len(self.BUCKETS_S)
+        self._durations = 0
+        self._duration_sum_s = 0.0
+
+    def observe(self, event: str, release: Release) -> None:
+        if event != "ended":
+            return
+        with self._lock:
+            self._ended[release.status] += 1
+            self._last_ended_s[release.status] = release.ended_at / 1000
+            if release.duration_ms is not None:
+                seconds = release.duration_ms / 1000
+                self._durations += 1
+                self._duration_sum_s += seconds
+                for i, bound in enumerate(self.BUCKETS_S):
+                    if seconds <= bound:
+                        self._buckets[i] += 1
+
+    def exposition(self, running: bool, queue_length: int) -> str:
+        """The text exposition format (version 0.0.4)."""
+        with self._lock:
+            ended, last = dict(self._ended), dict(self._last_ended_s)
+            buckets, count, total = list(self._buckets), self._durations, self._duration_sum_s
+        lines = []
+
+        def family(name, kind, text, samples):
+            # A sample's `labels` may start with the name's suffix (a histogram's _bucket).
+            lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
+            lines.extend("%s%s %s" % (name, labels, _number(value))
+                         for labels, value in samples)
+
+        family("releaser_releases_total", "counter",
+               "Release attempts that reached a final state since the releaser started.",
+               [('{state="%s"}' % state, ended[state]) for state in Status.FINAL])
+        family("releaser_release_duration_seconds", "histogram",
+               "Time from an attempt's start (git included) to its end.",
+               [('_bucket{le="%s"}' % _number(bound), buckets[i])
+                for i, bound in enumerate(self.BUCKETS_S)]
+               + [('_bucket{le="+Inf"}', count), ("_sum", total), ("_count", count)])
+        family("releaser_queue_length", "gauge", "Attempts waiting in the queue.",
+               [("", queue_length)])
+        family("releaser_release_running", "gauge", "1 while a release runs, else 0.",
+               [("", int(running))])
+        family("releaser_last_release_timestamp_seconds", "gauge",
+               "When the last attempt that ended in each state ended (since the start).",
+               [('{state="%s"}' % state, last[state]) for state in Status.FINAL
+                if state in last])
+        family("releaser_build_info", "gauge", "The releaser's version.",
+               [('{version="%s",python="%s"}' % (__version__, sys.version.split()[0]), 1)])
+        return "\n".join(lines) + "\n"
+
+
+def _number(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
 
 
 def log_attempt_end(event: str, release: Release) -> None:

@@ -1002,6 +1002,67 @@ class TestWebPagePlumbing:
         assert resp.status == 200
 
 
+def parse_prometheus(text):
+    """{(name, frozenset(labels)): value} of a text exposition, read by a real parser:
+    prometheus_client's (the test environment installs it), and promtool's check where
+    Debian's prometheus package is present."""
+    parser = pytest.importorskip("prometheus_client.parser",
+                                 reason="prometheus_client is not installed (.ci/run does)")
+    promtool = shutil.which("promtool")
+    if promtool:
+        proc = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    samples = {}
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+class TestPrometheus:
+    def test_a_scraper_gets_the_text_format_with_counters_that_never_go_down(
+            self, service, repo):
+        good, bad = repo.commit(), repo.commit("exit 1")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        scraper = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;"
+                             "version=0.0.4;q=0.5,*/*;q=0.1"}
+        resp = wait_for(lambda: (lambda r: b'state="failed"} 1' in r.body and r)(
+            service.get("/metrics", headers=scraper)), 10, "the failed release counted")
+        assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        samples = parse_prometheus(resp.body.decode())
+        assert samples[("releaser_releases_total", frozenset({("state", "success")}))] == 1
+        assert samples[("releaser_releases_total", frozenset({("state", "timeout")}))] == 0
+        assert samples[("releaser_release_duration_seconds_count", frozenset())] == 2
+        assert samples[("releaser_release_duration_seconds_bucket",
+                        frozenset({("le", "+Inf")}))] == 2
+        assert samples[("releaser_queue_length", frozenset())] == 0
+        assert samples[("releaser_release_running", frozenset())] == 0
+        last = samples[("releaser_last_release_timestamp_seconds",
+                        frozenset({("state", "failed")}))]
+        assert abs(last - time.time()) < 600
+        assert any(name == "releaser_build_info" for name, _ in samples)
+        # Cleanup deletes records; a counter since the start never goes down.
+        service.db("UPDATE release_log SET ended_at = 1, created_at = 1")
+        assert service.request("POST", "/cleanup", {"days": 1}).json()["deleted"] == 2
+        again = parse_prometheus(service.get("/metrics?format=prometheus").body.decode())
+        assert again[("releaser_releases_total", frozenset({("state", "success")}))] == 1
+
+    @pytest.mark.parametrize("accept", [None, "*/*", "application/json",
+                                        "text/plain, application/json",
+                                        "application/json;q=0.9, text/plain;q=0.9"])
+    def test_everyone_else_still_gets_json(self, idle_service, accept):
+        resp = idle_service.get("/metrics", headers={"Accept": accept} if accept else {})
+        assert resp.headers["Content-Type"] == "application/json"
+        assert "metrics" in resp.json()
+
+    def test_bad_metrics_parameters_are_400(self, idle_service):
+        for query in ("format=xml", "format=prometheus&days=7"):
+            assert idle_service.get("/metrics?" + query).status == 400, query
+
+
 class TestHttpRules:
     def test_unknown_paths_are_404_and_wrong_methods_405_with_allow(self, service):
         assert service.get("/nope").status == 404
