@@ -17,7 +17,8 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
     RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
     RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES,
-    RELEASER_RUN_AS, and from Railway
+    RELEASER_RUN_AS, RELEASER_PUBLIC_URL, RELEASER_NOTIFY_URL (_TIMEOUT_MS, _MAX_AGE_MS),
+    and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
 
 Ask a running one (its address from --url, RELEASER_URL or PORT/HOST; RELEASER_API_KEY):
@@ -50,13 +51,14 @@ import dataclasses
 import errno
 import fcntl
 import fnmatch
+import os
 import sys
 
 if __name__ == "__main__" and sys.argv[1:] in ([], ["serve"]):
-    # http.client would import ssl for HTTPS clients the service never makes (git does its
-    # own TLS): about 1.2 MiB of resident memory. What breaks with it: any https request
-    # from this process (the client subcommands, which therefore keep ssl, and https
-    # notification URLs, for which the service loads it). Not when imported (tests, tools).
+    # http.client would import ssl for HTTPS clients the service rarely makes (git does its
+    # own TLS): about 1.2 MiB of resident memory. What breaks with it: http.client's
+    # HTTPSConnection. https_connection() loads ssl when an https notification is first
+    # sent instead; the client subcommands keep it. Not when imported (tests, tools).
     sys.modules.setdefault("ssl", None)
 
 import http.client  # noqa: E402
@@ -64,7 +66,6 @@ import http.server  # noqa: E402
 import io
 import ipaddress
 import json
-import os
 import pwd
 import queue
 import re
@@ -81,6 +82,7 @@ import traceback
 import types
 import urllib.parse
 import uuid
+import zlib
 from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
@@ -150,7 +152,8 @@ class ConfigError(ReleaserError):
 
 
 #: Variables whose values are secrets: never logged, stored, answered or given to a release.
-SECRET_VARIABLES = ("RELEASER_API_KEY", "RELEASER_GIT_TOKEN", "RELEASER_GIT_SSH_KEY")
+SECRET_VARIABLES = ("RELEASER_API_KEY", "RELEASER_GIT_TOKEN", "RELEASER_GIT_SSH_KEY",
+                    "RELEASER_NOTIFY_URL")  # a webhook URL is its own secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +189,9 @@ class Config:
     draining_seconds: Optional[int]
     run_as: Optional["RunAs"]  # the user release commands run as (root only)
     public_url: Optional[str]  # how people reach the releaser (behind a TLS proxy), if set
+    notify_urls: Tuple[str, ...]  # webhooks told of every attempt's start and end (secrets)
+    notify_timeout_ms: int
+    notify_max_age_ms: int
     release_env: Mapping[str, str]
 
     @classmethod
@@ -270,6 +276,14 @@ class Config:
                                   "[:port] as people reach it, without credentials, not %r"
                                   % public_url[:80])
             public_url = public_url.rstrip("/")
+        notify_urls = tuple(url.strip() for url in env.get("RELEASER_NOTIFY_URL", "").split(",")
+                            if url.strip())
+        for url in notify_urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname \
+                    or any(c in url for c in "\r\n\0 "):
+                raise ConfigError("RELEASER_NOTIFY_URL must be comma-separated http(s) URLs; "
+                                  "one is not (%s)" % (parts.scheme or "no scheme"))
 
         config = cls(
             git_url=git_url,
@@ -295,6 +309,9 @@ class Config:
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
             run_as=run_as,
             public_url=public_url,
+            notify_urls=notify_urls,
+            notify_timeout_ms=number("RELEASER_NOTIFY_TIMEOUT_MS", 10000, minimum=1),
+            notify_max_age_ms=number("RELEASER_NOTIFY_MAX_AGE_MS", 3600000, minimum=1),
             release_env=types.MappingProxyType({}),
         )
         # release_env comes second: it needs secrets(), which needs the config.
@@ -310,7 +327,7 @@ class Config:
     def secrets(self) -> List[str]:
         """Secret values to keep out of everything a person or a release can see."""
         values = [self.api_key, self.git_token, url_password(self.git_url),
-                  url_password(self.git_url, decode=False)]
+                  url_password(self.git_url, decode=False)] + list(self.notify_urls)
         if self.git_ssh_key:  # the key, and each line of it, should one be printed alone
             values += [self.git_ssh_key.strip()] + [
                 line.strip() for line in self.git_ssh_key.splitlines() if "-----" not in line]
@@ -513,7 +530,7 @@ def _sql_strings(values) -> str:
 STATES_SQL = _sql_strings(Status.ALL)
 FINAL_STATES_SQL = _sql_strings(Status.FINAL)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Version 1, as created before any upgrade existed; SCHEMA_UPGRADES takes it further.
 SCHEMA = """
@@ -571,6 +588,20 @@ CREATE TABLE release_requester (
     # 3: GET /releases?state= pages newest first through one status (id order).
     3: """
 CREATE INDEX release_log_by_status_id ON release_log (release_status, id)
+""",
+    # 4: notifications not yet delivered (an outbox), written in the transaction that
+    # starts or ends the attempt. `destination` names a RELEASER_NOTIFY_URL by a checksum:
+    # a webhook URL is a secret, and never stored.
+    4: """
+CREATE TABLE notification_outbox (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER NOT NULL
+);
+CREATE INDEX notification_outbox_by_destination ON notification_outbox (destination, id)
 """,
 }
 
@@ -747,9 +778,14 @@ class Store:
     # connection per client served 2,600-3,600 (side by side; README has a full run).
     READERS = 4
 
-    def __init__(self, path: str, events: Optional["AttemptEvents"] = None):
+    def __init__(self, path: str, events: Optional["AttemptEvents"] = None,
+                 outbox: Optional[Callable[[str, "Release", bytes],
+                                           List[Tuple[str, str]]]] = None):
         self.path = path
         self.events = events or AttemptEvents()
+        # (event, release, output tail) -> [(destination, body)]: the notifications to write
+        # in the transaction that starts or ends an attempt (see Notifier).
+        self.outbox = outbox
         self._write_lock = threading.Lock()
         # The reader pool: READERS slots, each a connection or None until first used. A
         # SimpleQueue blocks and wakes in C, where a Semaphore runs Python code under the GIL.
@@ -953,9 +989,12 @@ class Store:
                 elif status == Status.QUEUED:
                     queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
                                    created_ms)
+            # (No notifications: their table comes with a later version, and these ended
+            # long ago.)
             ended = [self._end_attempt(db, release_id, Status.FAILED, None,
                                        "interrupted: the releaser was upgraded", None, None,
-                                       Status.QUEUED) for release_id in interrupted]
+                                       Status.QUEUED, notify=False)
+                     for release_id in interrupted]
             for sha, (_, release_id, created_ms) in sorted(queued.items(),
                                                            key=lambda item: item[1][0]):
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
@@ -1148,8 +1187,48 @@ class Store:
             release = self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
                 row))
+            self._write_outbox(db, "started", release)
         self.events.emit("started", release)
         return release
+
+    def _write_outbox(self, db, event: str, release: Release) -> None:
+        if self.outbox is None:
+            return
+        tail = db.execute("SELECT output_tail FROM release_log WHERE id = ?",
+                          (release.id,)).fetchone()[0]
+        now = now_ms()
+        for destination, body in self.outbox(event, release, bytes(tail)):
+            db.execute("INSERT INTO notification_outbox (destination, body, created_at, "
+                       "next_try_at) VALUES (?, ?, ?, ?)", (destination, body, now, now))
+
+    # -- notifications (the outbox)
+
+    def next_notification(self, destination: str) -> Optional[Tuple[int, str, int, int, int]]:
+        """The oldest undelivered notification for a destination: (id, body, tries,
+        created_at, next_try_at), or None. Notifications go out in order, one at a time."""
+        with self.reading() as db:
+            return db.execute("SELECT id, body, tries, created_at, next_try_at FROM "
+                              "notification_outbox WHERE destination = ? ORDER BY id LIMIT 1",
+                              (destination,)).fetchone()
+
+    def notification_done(self, notification_id: int) -> None:
+        """Delivered, or given up: it leaves the outbox."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM notification_outbox WHERE id = ?", (notification_id,))
+
+    def notification_failed(self, notification_id: int, next_try_at: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE notification_outbox SET tries = tries + 1, next_try_at = ? "
+                       "WHERE id = ?", (next_try_at, notification_id))
+
+    def forget_notifications_except(self, destinations: List[str]) -> int:
+        """Drop the notifications of destinations no longer configured."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, destination FROM notification_outbox").fetchall()
+            stale = [row_id for row_id, destination in rows if destination not in destinations]
+            for row_id in stale:
+                db.execute("DELETE FROM notification_outbox WHERE id = ?", (row_id,))
+        return len(stale)
 
     def mark_command_starting(self, release_id: int, marker: str) -> None:
         """Record the attempt's marker before its command starts: from here on, a crash
@@ -1178,13 +1257,13 @@ class Store:
         listeners. None, and nothing changed, if it was no longer `from_status`."""
         with self.transaction() as db:
             release = self._end_attempt(db, release_id, status, exit_code, error, tail, total,
-                                        from_status)
+                                        from_status, notify=True)
         if release is not None:
             self.events.emit("ended", release)
         return release
 
     def _end_attempt(self, db, release_id, status, exit_code, error, tail, total,
-                     from_status) -> Optional[Release]:
+                     from_status, notify: bool) -> Optional[Release]:
         assert status in Status.FINAL
         now = now_ms()
         changed = db.execute(
@@ -1195,8 +1274,11 @@ class Store:
         if not changed:
             return None
         db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
-        return self._release(db.execute(
+        release = self._release(db.execute(
             "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM), (release_id,)))
+        if notify:
+            self._write_outbox(db, "ended", release)
+        return release
 
     def requeue_at_head(self, release_id: int) -> None:
         """Put an attempt whose command never started back at the head of the queue."""
@@ -2522,6 +2604,172 @@ def describe_database_error(exc: Exception) -> str:
     return "%s: %s" % (type(exc).__name__, text)
 
 
+# --- Notifications ---------------------------------------------------------------------------
+#
+# RELEASER_NOTIFY_URL: each attempt's start and end is POSTed as JSON to every URL. Nothing
+# is lost: the Store writes each notification into its outbox table in the transaction that
+# starts or ends the attempt (Notifier.outbox_rows says what), so a crash at any moment
+# leaves it there; the Notifier's threads, one per URL, deliver them in order, retrying with
+# backoff for up to RELEASER_NOTIFY_MAX_AGE_MS, then drop one with a log line. Delivery runs
+# beside releases and never delays one, nor a queue answer, nor a shutdown.
+
+NOTIFY_OUTPUT_LINES = 20
+
+
+def destination_id(url: str) -> str:
+    """What the outbox stores to name a URL: a checksum, since the URL is a secret."""
+    return "%08x" % zlib.crc32(url.encode("utf-8"))
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL: enough to name it in the log (a webhook's path and
+    query hold its secret)."""
+    parts = urllib.parse.urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.hostname if parts.port is None
+                        else "%s:%d" % (parts.hostname, parts.port))
+
+
+def https_connection(host: str, port: Optional[int], timeout: float):
+    """An HTTPS connection, loading ssl now if the service left it out (see the top)."""
+    if sys.modules.get("ssl", False) is None:
+        del sys.modules["ssl"]
+    import ssl
+
+    class HTTPSConnection(http.client.HTTPConnection):
+        default_port = 443
+
+        def connect(self):
+            super().connect()
+            self.sock = ssl.create_default_context().wrap_socket(self.sock,
+                                                                 server_hostname=self.host)
+
+    return HTTPSConnection(host, port, timeout=timeout)
+
+
+def post_json(url: str, body: bytes, timeout_s: float) -> Optional[str]:
+    """POST a JSON body; None when the receiver took it (2xx), else why not."""
+    parts = urllib.parse.urlsplit(url)
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    if parts.scheme == "https":
+        conn = https_connection(parts.hostname, parts.port, timeout_s)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    try:
+        conn.request("POST", path, body=body, headers={
+            "Content-Type": "application/json", "User-Agent": "releaser/" + __version__})
+        resp = conn.getresponse()
+        resp.read(65536)
+        return None if 200 <= resp.status < 300 else "HTTP %d" % resp.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        conn.close()
+
+
+class Notifier:
+    """Writes (outbox_rows, called by the Store inside its transactions) and delivers
+    (one thread per URL, woken by AttemptEvents through wake()) the notifications."""
+
+    BACKOFF_MAX_S = 300
+
+    def __init__(self, config: Config, store: Store):
+        self.config = config
+        self.store = store
+        self._secrets = config.secrets()
+        self._urls = {destination_id(url): url for url in config.notify_urls}
+        self._wake = {destination: threading.Event() for destination in self._urls}
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._deliver, args=(destination,),
+                                          name="notify-%s" % destination, daemon=True)
+                         for destination in self._urls]
+
+    def outbox_rows(self, event: str, release: Release, tail: bytes) -> List[Tuple[str, str]]:
+        """The notification of an attempt's start or end, once per URL (no I/O: this runs
+        inside the Store's transaction)."""
+        if not self._urls:
+            return []
+        lines = tail.decode("utf-8", "replace").splitlines()[-NOTIFY_OUTPUT_LINES:]
+        output = mask_secrets("\n".join(lines), self._secrets)
+        error = mask_secrets(release.error, self._secrets) if release.error else None
+        link = self.config.public_url + "/" if self.config.public_url else None
+        if event == "started":
+            text = "Release of %s (attempt %d) started" % (release.sha[:12], release.attempt)
+        else:
+            text = "Release of %s (attempt %d) %s%s" % (
+                release.sha[:12], release.attempt, release.status,
+                (": " + error) if error else "")
+        text += (" " + link) if link else ""
+        body = json.dumps({
+            "event": event, "commitSha": release.sha, "attempt": release.attempt,
+            "state": release.status, "exit_code": release.exit_code, "error": error,
+            "duration_ms": release.duration_ms, "output": output, "link": link,
+            "text": text,  # what a Slack incoming webhook shows
+            "content": text,  # and a Discord webhook
+        })
+        return [(destination, body) for destination in self._urls]
+
+    def wake(self, event: str, release: Release) -> None:
+        """An AttemptEvents listener: new notifications are in the outbox."""
+        for flag in self._wake.values():
+            flag.set()
+
+    def start(self) -> None:
+        dropped = self.store.forget_notifications_except(list(self._urls))
+        if dropped:
+            log("dropped %d notifications for URLs no longer in RELEASER_NOTIFY_URL" % dropped)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering; what is undelivered stays in the outbox for the next start."""
+        self._stopping.set()
+        for flag in self._wake.values():
+            flag.set()
+        for thread in self._threads:
+            thread.join(0.5)
+
+    def _deliver(self, destination: str) -> None:
+        url, wake = self._urls[destination], self._wake[destination]
+        while not self._stopping.is_set():
+            wake.clear()  # before reading: a notification written after is not missed
+            try:
+                row = self.store.next_notification(destination)
+            except sqlite3.Error as exc:
+                log("notifications: %s" % describe_database_error(exc))
+                self._stopping.wait(1.0)
+                continue
+            if row is None:
+                wake.wait()
+                continue
+            notification_id, body, tries, created_at, next_try_at = row
+            now = now_ms()
+            if now - created_at > self.config.notify_max_age_ms:
+                log("notification to %s dropped after %d tries over %s"
+                    % (url_origin(url), tries, human_duration(now - created_at)))
+                self._settle(self.store.notification_done, notification_id)
+                continue
+            if next_try_at > now:
+                wake.wait((next_try_at - now) / 1000)
+                continue
+            problem = post_json(url, body.encode(), self.config.notify_timeout_ms / 1000)
+            if problem is None:
+                self._settle(self.store.notification_done, notification_id)
+                continue
+            delay_s = min(2 ** tries, self.BACKOFF_MAX_S)
+            log("notification to %s failed (%s); trying again in %s"
+                % (url_origin(url), mask_secrets(problem, self._secrets),
+                   human_duration(delay_s * 1000)))
+            self._settle(self.store.notification_failed, notification_id,
+                         now_ms() + delay_s * 1000)
+
+    def _settle(self, write, *args) -> None:
+        try:
+            write(*args)
+        except sqlite3.Error as exc:
+            log("notifications: %s" % describe_database_error(exc))
+            self._stopping.wait(1.0)
+
+
 # --- HTTP API --------------------------------------------------------------------------------
 #
 # ROUTES maps (method, path) to a route function taking (app, Request) and returning
@@ -3397,6 +3645,7 @@ class Application:
         self.events.add(self.release_metrics.observe)
         self.store: Optional[Store] = None
         self.workspace: Optional[Workspace] = None
+        self.notifier: Optional[Notifier] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
         self._lock_file = None
@@ -3411,6 +3660,9 @@ class Application:
         if stopped:
             log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
         self.store = Store(config.db_path, self.events)
+        self.notifier = Notifier(config, self.store)
+        self.store.outbox = self.notifier.outbox_rows
+        self.events.add(self.notifier.wake)
         if config.run_as is not None:
             restrict_database_files(config.db_path)
         self.workspace = workspace = Workspace(config)
@@ -3419,6 +3671,7 @@ class Application:
         workspace.remove_leftover_trees()
         self.clean_old_records()
         self.events.start()
+        self.notifier.start()
         self.worker = Worker(config, self.store, workspace)
         self.worker.start()
         try:
@@ -3619,6 +3872,7 @@ class Application:
         self.worker.thread.join()
         stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
         self.events.stop()
+        self.notifier.stop()
         self.server.shutdown()
         self.server.server_close()
         self.store.close()

@@ -1834,6 +1834,171 @@ def shutil_which(name):
     return shutil.which(name) or (beside if os.path.exists(beside) else None)
 
 
+# --- Notifications ------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook receiver on loopback that records every POST body, in order. `answers`
+    scripts its first answers: an HTTP status, or "hang" (no answer until closed)."""
+
+    def __init__(self, answers=(), port=0, tls=None):
+        self.bodies = []
+        self.tries = 0
+        self.answers = list(answers)
+        self.released = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.tries += 1
+                answer = receiver.answers.pop(0) if receiver.answers else 200
+                if answer == "hang":
+                    receiver.released.wait(30)
+                    return
+                if answer == 200:
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        if tls:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = "%s://127.0.0.1:%d/hooks/T0KEN-S3CRET" % ("https" if tls else "http",
+                                                             self.port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self):
+        return [(b["event"], b["commitSha"], b["state"]) for b in self.bodies]
+
+    def close(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made = []
+
+    def make(**kw):
+        made.append(Receiver(**kw))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+class TestNotifications:
+    KEY = "notify-key-S3CRET-123"
+
+    def test_each_start_and_end_is_posted_to_every_url_in_order(self, releaser, repo,
+                                                                receivers):
+        slack, discord = receivers(), receivers()
+        service = releaser(RELEASER_NOTIFY_URL="%s, %s" % (slack.url, discord.url),
+                           RELEASER_API_KEY=self.KEY,
+                           RELEASER_PUBLIC_URL="https://releaser.example.com")
+        good = repo.commit("for i in $(seq 1 30); do echo line $i; done; echo %s" % self.KEY)
+        bad = repo.commit("echo broken; exit 3")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        expected = [("started", good, "running"), ("ended", good, "success"),
+                    ("started", bad, "running"), ("ended", bad, "failed")]
+        for receiver in (slack, discord):
+            wait_for(lambda: receiver.events() == expected, 15,
+                     "every notification, in order")
+        ended = slack.bodies[1]
+        assert ended["attempt"] == 1 and ended["exit_code"] == 0 and ended["error"] is None
+        assert ended["duration_ms"] >= 0
+        lines = ended["output"].splitlines()
+        assert len(lines) == 20 and lines[0] == "line 12" and lines[-1] == "***"
+        assert ended["link"] == "https://releaser.example.com/"
+        failed = slack.bodies[3]
+        assert failed["text"] == failed["content"] == (
+            "Release of %s (attempt 1) failed: release command exited with status 3 "
+            "https://releaser.example.com/" % bad[:12])
+        # The webhook URL is a secret: never in the log or the database.
+        assert "T0KEN-S3CRET" not in service.log()
+        with open(service.db_path, "rb") as f:
+            assert b"T0KEN-S3CRET" not in f.read()
+
+    def test_a_receiver_that_fails_or_hangs_is_retried_without_holding_anything_up(
+            self, releaser, repo, receivers):
+        failing, hanging = receivers(answers=[500, 503]), receivers(answers=["hang"])
+        service = releaser(RELEASER_NOTIFY_URL="%s,%s" % (failing.url, hanging.url),
+                           RELEASER_NOTIFY_TIMEOUT_MS="500")
+        shas = [repo.commit() for _ in range(3)]
+        for sha in shas:
+            service.queue(sha)
+        for sha in shas:  # the releases went on meanwhile
+            assert service.wait_final(sha, timeout=15)["state"] == "success"
+        expected = [(event, sha, state) for sha in shas
+                    for event, state in (("started", "running"), ("ended", "success"))]
+        for receiver in (failing, hanging):
+            wait_for(lambda: receiver.events() == expected, 20, "delivery after the faults")
+        assert failing.tries == 8 and hanging.tries == 7
+        assert "notification to http://127.0.0.1:%d failed (HTTP 500); trying again in 1 s" \
+            % failing.port in service.log()
+        assert "failed (timeout" in service.log() or "timed out" in service.log()
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(0,)]
+
+    def test_a_receiver_down_gets_everything_once_back_even_across_a_crash(
+            self, releaser, repo, receivers):
+        port = free_port()
+        url = "http://127.0.0.1:%d/hooks/T0KEN-S3CRET" % port
+        service = releaser(RELEASER_NOTIFY_URL=url)
+        shas = [repo.commit(), repo.commit()]
+        for sha in shas:
+            service.queue(sha)
+            service.wait_final(sha)
+        wait_for(lambda: "notification to http://127.0.0.1:%d failed" % port in service.log(),
+                 10, "a failed delivery")
+        service.kill()  # kill -9: the outbox is in the database
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(4,)]
+        back = receivers(port=port)
+        service = releaser(RELEASER_NOTIFY_URL=url)
+        wait_for(lambda: back.events() == [(event, sha, state) for sha in shas for event, state
+                                           in (("started", "running"), ("ended", "success"))],
+                 15, "the notifications kept in the outbox")
+
+    def test_a_notification_that_never_gets_through_is_dropped_with_a_log_line(
+            self, releaser, repo, receivers):
+        never = receivers(answers=[500] * 100)
+        service = releaser(RELEASER_NOTIFY_URL=never.url, RELEASER_NOTIFY_MAX_AGE_MS="2500")
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        wait_for(lambda: service.log().count("notification to http://127.0.0.1:%d dropped"
+                                             % never.port) == 2, 20, "both dropped")
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(0,)]
+
+    def test_an_https_receiver_works(self, releaser, repo, receivers, tls_cert):
+        secure = receivers(tls=tls_cert)
+        service = releaser(RELEASER_NOTIFY_URL=secure.url, SSL_CERT_FILE=tls_cert[0])
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        wait_for(lambda: secure.events() == [("started", sha, "running"),
+                                             ("ended", sha, "success")], 15, "https delivery")
+
+    def test_a_bad_notify_url_stops_start_up_without_showing_it(self, tmp_path, repo):
+        status, output = start_and_expect_exit(
+            {"RELEASER_NOTIFY_URL": "ftp://hooks.example/T0KEN-S3CRET"}, tmp_path, repo)
+        assert status == 2 and "RELEASER_NOTIFY_URL must be" in output
+        assert "T0KEN" not in output
+
+
 # === The command line: a client of the running service ========================================
 
 
