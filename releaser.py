@@ -17,7 +17,8 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
     RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
     RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES,
-    RELEASER_RUN_AS, RELEASER_PUBLIC_URL, RELEASER_NOTIFY_URL (_TIMEOUT_MS, _MAX_AGE_MS),
+    RELEASER_RUN_AS, RELEASER_PUBLIC_URL, RELEASER_WATCH_PATHS,
+    RELEASER_NOTIFY_URL (_TIMEOUT_MS, _MAX_AGE_MS),
     and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
 
@@ -34,7 +35,7 @@ Ask a running one (its address from --url, RELEASER_URL or PORT/HOST; RELEASER_A
 States of one release attempt:
 
     queued --> running --> success | failed | timeout | cancelled (aborted)
-      |
+      |           +------> success, its command skipped (RELEASER_WATCH_PATHS)
       +------> cancelled
 
 A commit's attempts are numbered 1, 2, ...; a new attempt of a commit whose latest attempt
@@ -190,6 +191,7 @@ class Config:
     run_as: Optional["RunAs"]  # the user release commands run as (root only)
     public_url: Optional[str]  # how people reach the releaser (behind a TLS proxy), if set
     notify_urls: Tuple[str, ...]  # webhooks told of every attempt's start and end (secrets)
+    watch_paths: Tuple[str, ...]  # git pathspecs: a commit changing none of them is skipped
     notify_timeout_ms: int
     notify_max_age_ms: int
     release_env: Mapping[str, str]
@@ -276,6 +278,13 @@ class Config:
                                   "[:port] as people reach it, without credentials, not %r"
                                   % public_url[:80])
             public_url = public_url.rstrip("/")
+        watch_paths = tuple(path.strip() for path in re.split(r"[,\n]",
+                                                              env.get("RELEASER_WATCH_PATHS", ""))
+                            if path.strip())
+        for path in watch_paths:
+            if path.startswith("-") or any(ord(c) < 32 for c in path):
+                raise ConfigError("RELEASER_WATCH_PATHS must be git pathspecs separated by "
+                                  "commas or line breaks, not %r" % path[:60])
         notify_urls = tuple(url.strip() for url in env.get("RELEASER_NOTIFY_URL", "").split(",")
                             if url.strip())
         for url in notify_urls:
@@ -310,6 +319,7 @@ class Config:
             run_as=run_as,
             public_url=public_url,
             notify_urls=notify_urls,
+            watch_paths=watch_paths,
             notify_timeout_ms=number("RELEASER_NOTIFY_TIMEOUT_MS", 10000, minimum=1),
             notify_max_age_ms=number("RELEASER_NOTIFY_MAX_AGE_MS", 3600000, minimum=1),
             release_env=types.MappingProxyType({}),
@@ -526,11 +536,15 @@ def _sql_strings(values) -> str:
     return ", ".join("'%s'" % value for value in values)
 
 
+#: Not a state: a success whose command never ran (RELEASER_WATCH_PATHS found nothing
+#: changed). /metrics and the history show it apart; every waiting client sees `success`.
+SKIPPED = "skipped"
+
 #: The states as SQL, derived from Status: the schema's CHECKs, /metrics and cleanup use these.
 STATES_SQL = _sql_strings(Status.ALL)
 FINAL_STATES_SQL = _sql_strings(Status.FINAL)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Version 1, as created before any upgrade existed; SCHEMA_UPGRADES takes it further.
 SCHEMA = """
@@ -603,14 +617,27 @@ CREATE TABLE notification_outbox (
 );
 CREATE INDEX notification_outbox_by_destination ON notification_outbox (destination, id)
 """,
+    # 5: RELEASER_WATCH_PATHS: how each attempt's path check went, the base a skipped one
+    # matched, and retries that must run their command; /metrics tells skips apart.
+    5: """
+ALTER TABLE release_log ADD COLUMN path_check TEXT;
+ALTER TABLE release_log ADD COLUMN skipped_base TEXT;
+ALTER TABLE release_log ADD COLUMN force_run INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX release_log_by_status_skipped ON release_log
+    (release_status, created_at, started_at, ended_at, skipped_base);
+DROP INDEX release_log_by_status
+""",
 }
 
 #: GET /metrics: per status, the count and the average of (ended - started) in minutes (AVG
 #: skips attempts without both), of attempts created since :since.
 METRICS_SQL = "\nUNION ALL ".join(
     "SELECT '%s', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log "
-    "WHERE release_status = '%s' AND created_at >= :since" % (state, state)
-    for state in sorted(Status.ALL))
+    "WHERE release_status = '%s' AND created_at >= :since%s" % (
+        row, Status.SUCCESS if row == SKIPPED else row,
+        {Status.SUCCESS: " AND skipped_base IS NULL",
+         SKIPPED: " AND skipped_base IS NOT NULL"}.get(row, ""))
+    for row in sorted(Status.ALL + (SKIPPED,)))
 
 #: The columns of a release's record that status answers need (never the output tail), each
 #: named as Release's field: Store._release builds one from a row by those names.
@@ -618,6 +645,7 @@ RELEASE_COLUMNS = """r.id AS id, r.git_commit_sha AS sha, r.attempt AS attempt,
     r.release_status AS status, r.created_at AS created_at, r.updated_at AS updated_at,
     r.started_at AS started_at, r.ended_at AS ended_at, r.exit_code AS exit_code,
     r.error AS error, r.attempt_marker AS marker, r.output_bytes AS output_bytes,
+    r.path_check AS path_check, r.skipped_base AS skipped_base, r.force_run AS force_run,
     CASE WHEN q.position IS NULL THEN NULL
          ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END
          AS queue_position"""
@@ -654,6 +682,9 @@ class Release:
     error: Optional[str]
     marker: Optional[str]
     output_bytes: int
+    path_check: Optional[str]  # RELEASER_WATCH_PATHS: why the command ran, or "skipped"
+    skipped_base: Optional[str]  # a skipped attempt: the release its watched paths matched
+    force_run: int  # a retry of a skipped attempt: run the command, no path check
     queue_position: Optional[int]
 
     @property
@@ -672,12 +703,15 @@ class Release:
                 "created_at": iso_time(self.created_at), "started_at": iso_time(self.started_at),
                 "ended_at": iso_time(self.ended_at), "duration_ms": self.duration_ms,
                 "exit_code": self.exit_code, "error": self.error,
-                "output_bytes": self.output_bytes}
+                "output_bytes": self.output_bytes, "skipped_base": self.skipped_base}
 
-    def details(self) -> dict:
-        duration = None
-        if self.started_at is not None and self.ended_at is not None:
-            duration = self.ended_at - self.started_at
+    def details(self, watch_paths: Tuple[str, ...] = ()) -> dict:
+        """The attempt as GET /release answers it; `watch_paths` (RELEASER_WATCH_PATHS) are
+        named in `skipped` when its command was skipped."""
+        duration = self.duration_ms
+        skipped = None
+        if self.skipped_base is not None:
+            skipped = {"base": self.skipped_base, "paths": list(watch_paths)}
         return {
             "release_status": self.status,
             "attempt": self.attempt,
@@ -690,6 +724,8 @@ class Release:
             "queue_position": self.queue_position,
             "duration_ms": duration,
             "output_bytes": self.output_bytes,
+            "path_check": self.path_check,
+            "skipped": skipped,
         }
 
 
@@ -905,6 +941,7 @@ class Store:
         if version > SCHEMA_VERSION or version < 0:
             raise StartupError("%s has schema version %d, newer than this releaser knows (%d); "
                                "use a newer releaser.py" % (self.path, version, SCHEMA_VERSION))
+        interrupted: List[int] = []  # attempts a Node releaser left running
         if version == 0:
             columns = set()
             if "release_log" in tables:
@@ -914,7 +951,7 @@ class Store:
                     _create_schema(db)
                     db.execute("PRAGMA user_version = 1")
             elif {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
-                self._upgrade_from_node(tables, columns)
+                interrupted = self._upgrade_from_node(tables, columns)
             else:
                 raise StartupError("%s holds tables this releaser does not know (%s); point "
                                    "SQLITE_DB_PATH at a new file"
@@ -926,8 +963,11 @@ class Store:
                 db.execute("PRAGMA user_version = %d" % step)
             if tables:
                 log("upgraded the database %s to schema version %d" % (self.path, step))
+        for release_id in interrupted:  # ended once the schema is whole, the way all end
+            self.end_attempt(release_id, Status.FAILED, error="interrupted: the releaser was "
+                             "upgraded", from_status=Status.QUEUED)
 
-    def _upgrade_from_node(self, tables, columns) -> None:
+    def _upgrade_from_node(self, tables, columns) -> List[int]:
         """Convert the original Node implementation's database in place, keeping its history.
 
         Final rows become attempt 1 (2, ... for repeats), queued rows keep their queue order,
@@ -989,12 +1029,6 @@ class Store:
                 elif status == Status.QUEUED:
                     queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
                                    created_ms)
-            # (No notifications: their table comes with a later version, and these ended
-            # long ago.)
-            ended = [self._end_attempt(db, release_id, Status.FAILED, None,
-                                       "interrupted: the releaser was upgraded", None, None,
-                                       Status.QUEUED, notify=False)
-                     for release_id in interrupted]
             for sha, (_, release_id, created_ms) in sorted(queued.items(),
                                                            key=lambda item: item[1][0]):
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
@@ -1004,10 +1038,9 @@ class Store:
             db.execute("DROP TABLE legacy_release_log")
             db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
             db.execute("PRAGMA user_version = 1")
-        for release in ended:
-            self.events.emit("ended", release)
         log("upgraded the original releaser's database %s (%d records kept)"
             % (self.path, sum(attempts.values())))
+        return interrupted
 
     # -- reads
 
@@ -1130,11 +1163,15 @@ class Store:
         """
         with self.transaction() as db:
             latest = db.execute(
-                "SELECT id, attempt, release_status FROM release_log WHERE git_commit_sha = ? "
-                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+                "SELECT id, attempt, release_status, skipped_base FROM release_log "
+                "WHERE git_commit_sha = ? ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+            force_run = False
             if latest is not None:
-                release_id, attempt, status = latest
-                if status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS) or not retry:
+                release_id, attempt, status, skipped_base = latest
+                # A retry of a skipped success is how an operator makes its command run.
+                force_run = retry and status == Status.SUCCESS and skipped_base is not None
+                if (status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS) or not retry) \
+                        and not force_run:
                     self._record_requester(db, release_id, requester)
                     return Decision("exists" if status in (
                         Status.QUEUED, Status.RUNNING, Status.SUCCESS) else "needs_retry",
@@ -1148,9 +1185,9 @@ class Store:
             status = Status.QUEUED if busy else Status.RUNNING
             cur = db.execute(
                 "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at, "
-                "updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "updated_at, started_at, force_run) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (sha, latest[1] + 1 if latest else 1, status, now, now,
-                 None if busy else now))
+                 None if busy else now, int(force_run)))
             if busy:
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
                            "VALUES (?, ?, ?)", (cur.lastrowid, sha, now))
@@ -1230,6 +1267,27 @@ class Store:
                 db.execute("DELETE FROM notification_outbox WHERE id = ?", (row_id,))
         return len(stale)
 
+    def last_ran_success(self) -> Tuple[Optional[str], bool]:
+        """For RELEASER_WATCH_PATHS: (the commit of the latest attempt whose command ran and
+        succeeded, whether any command that ran after it failed, timed out, was cancelled
+        or interrupted). A half-applied migration must run again, whatever the paths say."""
+        with self.reading() as db:
+            base = db.execute(
+                "SELECT git_commit_sha, ended_at FROM release_log WHERE release_status = "
+                "'success' AND attempt_marker IS NOT NULL ORDER BY ended_at DESC LIMIT 1"
+            ).fetchone()
+            if base is None:
+                return None, False
+            failed_since = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM release_log WHERE ended_at >= ? AND "
+                "attempt_marker IS NOT NULL AND release_status <> 'success')",
+                (base[1],)).fetchone()[0]
+        return base[0], bool(failed_since)
+
+    def record_path_check(self, release_id: int, check: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET path_check = ? WHERE id = ?", (check, release_id))
+
     def mark_command_starting(self, release_id: int, marker: str) -> None:
         """Record the attempt's marker before its command starts: from here on, a crash
         means the command may have run, so recovery fails the attempt instead of re-running."""
@@ -1248,8 +1306,8 @@ class Store:
 
     def end_attempt(self, release_id: int, status: str, exit_code: Optional[int] = None,
                     error: Optional[str] = None, tail: Optional[bytes] = None,
-                    total: Optional[int] = None,
-                    from_status: str = Status.RUNNING) -> Optional[Release]:
+                    total: Optional[int] = None, from_status: str = Status.RUNNING,
+                    skipped_base: Optional[str] = None) -> Optional[Release]:
         """Make an attempt final: the one way every attempt ends (the worker's outcome, a
         cancel, the settling of one a crash interrupted, an upgraded Node database). One
         transaction records the final state (only if the attempt is still `from_status`) and
@@ -1257,27 +1315,28 @@ class Store:
         listeners. None, and nothing changed, if it was no longer `from_status`."""
         with self.transaction() as db:
             release = self._end_attempt(db, release_id, status, exit_code, error, tail, total,
-                                        from_status, notify=True)
+                                        from_status, skipped_base)
         if release is not None:
             self.events.emit("ended", release)
         return release
 
     def _end_attempt(self, db, release_id, status, exit_code, error, tail, total,
-                     from_status, notify: bool) -> Optional[Release]:
+                     from_status, skipped_base=None) -> Optional[Release]:
         assert status in Status.FINAL
         now = now_ms()
         changed = db.execute(
             "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
             "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
-            "output_bytes = COALESCE(?, output_bytes) WHERE id = ? AND release_status = ?",
-            (status, exit_code, error, now, now, tail, total, release_id, from_status)).rowcount
+            "output_bytes = COALESCE(?, output_bytes), skipped_base = ? "
+            "WHERE id = ? AND release_status = ?",
+            (status, exit_code, error, now, now, tail, total, skipped_base, release_id,
+             from_status)).rowcount
         if not changed:
             return None
         db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
         release = self._release(db.execute(
             "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM), (release_id,)))
-        if notify:
-            self._write_outbox(db, "ended", release)
+        self._write_outbox(db, "ended", release)
         return release
 
     def requeue_at_head(self, release_id: int) -> None:
@@ -1711,8 +1770,11 @@ class Workspace:
             for name in os.listdir(self.trees):
                 remove_tree(os.path.join(self.trees, name))
 
-    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event) -> str:
-        """Bring the commit into the cache and lay out its tree; return the tree's path.
+    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event,
+                skip_if: Optional[Callable[[], bool]] = None) -> Optional[str]:
+        """Bring the commit into the cache, check it (a commit, on an allowed branch), then
+        lay out its tree and return the tree's path; or None, with no tree, when `skip_if`
+        (asked after the checks) says the command need not run.
 
         git failures are retried with backoff until `deadline`; a commit the repository does
         not have fails at once (GitError with final=True).
@@ -1729,6 +1791,9 @@ class Workspace:
                 # Every attempt, not just the first fetch: a force push may have removed it.
                 self._check_on_allowed_branch(sha, deadline, hurry)
                 self.remote_status = "ok"
+                if skip_if is not None and skip_if():
+                    return None
+                skip_if = None  # decided: a retry of the tree does not ask again
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
                 if exc.final and _is_definite_git_error(str(exc)):
@@ -1885,6 +1950,26 @@ class Workspace:
                       "expired or has no access to the repository")
         raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason),
                        final=_is_definite_git_error(everything or by_sha))
+
+    def paths_unchanged(self, base: str, sha: str, paths: Tuple[str, ...], deadline: float,
+                        hurry: threading.Event) -> Optional[bool]:
+        """Whether the two commits' trees are the same at `paths` (git pathspecs), compared
+        as trees, not history (right after force pushes, rollbacks and merges); None when
+        the base cannot be had (fetched by SHA when the cache lacks it) or compared."""
+        if object_format(base) != object_format(sha):
+            return None
+        if not self._has_release_ref(base):
+            try:
+                self._fetch(base, deadline, hurry)
+            except GitError as exc:
+                log("the base %s of the path check is unavailable: %s" % (base[:12], exc))
+                return None
+        rc, out = self._git(["--git-dir", self.cache, "diff", "--quiet", base, sha, "--"]
+                            + list(paths), deadline, hurry)
+        if rc in (0, 1):
+            return rc == 0
+        log("could not compare %s with %s: %s" % (base[:12], sha[:12], out))
+        return None
 
     def _check_is_commit(self, sha: str, deadline: float, hurry: threading.Event) -> None:
         """A SHA may name any object a server sends: an annotated tag would release its
@@ -2286,6 +2371,7 @@ class Outcome:
     status: str
     exit_code: Optional[int] = None
     error: Optional[str] = None
+    skipped_base: Optional[str] = None  # a success whose command never ran
 
 
 class Worker:
@@ -2411,7 +2497,8 @@ class Worker:
             tail, total = live.snapshot()
             try:
                 self._retry_database(self.store.end_attempt, release.id, outcome.status,
-                                     outcome.exit_code, outcome.error, tail, total)
+                                     outcome.exit_code, outcome.error, tail, total,
+                                     Status.RUNNING, outcome.skipped_base)
             except sqlite3.Error:
                 log("release %s attempt %d ended %s, but the database could not record it "
                     "before shutdown; the next start marks it failed (interrupted)"
@@ -2447,15 +2534,51 @@ class Worker:
         timeout_s = self.config.release_timeout_ms / 1000
         deadline = time.monotonic() + timeout_s - elapsed_s
         marker = uuid.uuid4().hex
+        base: List[str] = []
+
+        def unchanged() -> bool:
+            base[:] = [self._unchanged_since(release, deadline)]
+            return base[0] is not None
+
         try:
-            tree = self.workspace.prepare(release.sha, marker, deadline, self._interrupt)
+            tree = self.workspace.prepare(release.sha, marker, deadline, self._interrupt,
+                                          unchanged if self.config.watch_paths else None)
         except GitError as exc:
             return None, Outcome(Status.FAILED, error=str(exc))
+        if tree is None:
+            return None, Outcome(Status.SUCCESS, skipped_base=base[0])
         try:
             return tree, self._run_command(release, tree, marker, live, deadline)
         except BaseException:
             self.workspace.discard_tree(tree)
             raise
+
+    def _unchanged_since(self, release: Release, deadline: float) -> Optional[str]:
+        """RELEASER_WATCH_PATHS: the base whose watched paths this commit's equal, so that its
+        command need not run; None when it must (recorded as the attempt's path_check)."""
+        base = None
+        if release.force_run:
+            check = "forced by retry"
+        else:
+            base, failed_since = self.store.last_ran_success()
+            if base is None:
+                check = "no base"
+            elif failed_since:
+                check = "a command that ran after the base did not succeed"
+            else:
+                same = self.workspace.paths_unchanged(base, release.sha,
+                                                      self.config.watch_paths, deadline,
+                                                      self._interrupt)
+                check = {True: "skipped", False: "changed", None: "base unavailable"}[same]
+                if not same:
+                    base = None
+        try:
+            self.store.record_path_check(release.id, check)
+        except sqlite3.Error as exc:
+            log("could not record the path check of %s (%s); its command runs"
+                % (release.sha, describe_database_error(exc)))
+            return None
+        return base if check == "skipped" else None
 
     def _run_command(self, release: Release, tree: str, marker: str, live: LiveOutput,
                      deadline: float) -> Outcome:
@@ -3059,7 +3182,8 @@ def route_release_state(app: "Application", req: Request):
     if release is None:
         raise _not_found(sha)
     # timeout_ms with queue_position lets a waiting client say how long it may wait at most.
-    details = dict(release.details(), timeout_ms=app.config.release_timeout_ms)
+    details = dict(release.details(app.config.watch_paths),
+                   timeout_ms=app.config.release_timeout_ms)
     return 200, {"commitSha": sha, "state": release.status, "details": details}
 
 
@@ -3081,9 +3205,14 @@ def route_release_logs(app: "Application", req: Request):
     if output is None:
         raise _not_found(sha)
     status, data, start, total = output
-    return 200, data, {"Content-Type": "text/plain; charset=utf-8",
-                       "X-Log-Offset": str(total), "X-Log-Start": str(start),
-                       "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
+    headers = {"Content-Type": "text/plain; charset=utf-8",
+               "X-Log-Offset": str(total), "X-Log-Start": str(start),
+               "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
+    if status == Status.SUCCESS:  # a skipped command says so: the base its paths matched
+        final = app.store.release_by_id(release.id)
+        if final is not None and final.skipped_base:
+            headers["X-Release-Skipped"] = final.skipped_base
+    return 200, data, headers
 
 
 def route_history(app: "Application", req: Request):
@@ -3949,9 +4078,11 @@ def _number(value) -> str:
 def log_attempt_end(event: str, release: Release) -> None:
     """The log line of every attempt's end (an AttemptEvents listener)."""
     if event == "ended":
-        log("release %s attempt %d ended: %s%s" % (
-            release.sha, release.attempt, release.status,
-            "" if release.error is None else " (%s)" % release.error))
+        why = "" if release.error is None else " (%s)" % release.error
+        if release.skipped_base:
+            why = " (skipped: no change in the watched paths since %s)" % release.skipped_base
+        log("release %s attempt %d ended: %s%s" % (release.sha, release.attempt,
+                                                   release.status, why))
 
 
 def _output_after(status: str, tail: bytes, total: int, offset: int):

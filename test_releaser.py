@@ -488,7 +488,8 @@ class TestStatesDefinedOnce:
         assert "release_status IN (%s)" % ", ".join("'%s'" % s for s in states) in schema
         final = ", ".join("'%s'" % s for s in releaser_py.Status.FINAL)
         assert "CHECK ((release_status IN (%s)) = (ended_at IS NOT NULL))" % final in schema
-        assert re.findall(r"SELECT '(\w+)'", releaser_py.METRICS_SQL) == sorted(states)
+        assert re.findall(r"SELECT '(\w+)'", releaser_py.METRICS_SQL) == sorted(
+            states + (releaser_py.SKIPPED,))
         assert set(states) == {"queued", "running"} | set(releaser_py.Status.FINAL)
 
     def test_pre_deploy_knows_exactly_the_final_states(self):
@@ -897,7 +898,7 @@ class TestHistoryRoute:
         row = body["releases"][1]
         assert set(row) == {"commitSha", "attempt", "state", "created_at", "started_at",
                             "ended_at", "duration_ms", "exit_code", "error", "output_bytes",
-                            "requested_by"}
+                            "skipped_base", "requested_by"}
         assert row["exit_code"] == 3 and row["duration_ms"] >= 0 and row["requested_by"] == []
         page = service.get("/releases?limit=3").json()
         assert len(page["releases"]) == 3 and page["next"]
@@ -1493,6 +1494,172 @@ class TestOnlyCommitsOnAllowedBranches:
         for sha in (tagged, old):
             service.queue(sha)
             assert service.wait_final(sha, timeout=15)["state"] == "success", sha
+
+
+# --- Skipping commits that change nothing watched -------------------------------------------------
+
+#: A release command that notes each commit whose command ran.
+NOTE_RUN = 'echo "$RELEASER_GIT_COMMIT_SHA" >> "$TRACE.ran"; echo migrated'
+
+
+def commit_files(repo, message="change", remove=(), **files):
+    """A commit that writes `files` ({"migrations/001.sql": text}; None removes one)."""
+    for name in remove:
+        os.unlink(os.path.join(repo.path, name))
+    for name, text in files.items():
+        path = os.path.join(repo.path, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    repo.git("add", "-A")
+    repo.git("commit", "--quiet", "--allow-empty", "-m", "%s %d" % (message, time.time_ns()))
+    return repo.git("rev-parse", "HEAD")
+
+
+class TestSkippingUnchangedPaths:
+    """RELEASER_WATCH_PATHS: a commit whose watched paths equal those of the last release
+    whose command ran and succeeded is a success without running its command."""
+
+    @pytest.fixture
+    def watching(self, releaser, tmp_path):
+        def start(**env):
+            return releaser(**dict({"RELEASER_WATCH_PATHS": "migrations/, prisma/schema.prisma",
+                                    "RELEASER_RELEASE_COMMAND": NOTE_RUN}, **env))
+
+        def ran():
+            path = tmp_path / "trace.ran"
+            return path.read_text().split() if path.exists() else []
+
+        start.ran = ran
+        return start
+
+    def release(self, service, sha):
+        service.queue(sha)
+        return service.wait_final(sha)
+
+    def test_a_commit_changing_only_a_readme_is_skipped_and_pre_deploy_exits_0(
+            self, watching, repo, predeploy):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "create table a;"})
+        body = self.release(service, base)
+        assert body["details"]["path_check"] == "no base" and watching.ran() == [base]
+        readme = commit_files(repo, **{"README.md": "docs only"})
+        script = predeploy(service, readme)
+        assert script.wait() == 0, script.output
+        assert "[pre-deploy] release skipped: no change in migrations/, prisma/schema.prisma " \
+               "since %s" % base[:7] in script.stdout
+        body = service.state(readme, wait=30).json()
+        assert body["state"] == "success" and body["details"]["path_check"] == "skipped"
+        assert body["details"]["skipped"] == {"base": base,
+                                              "paths": ["migrations/", "prisma/schema.prisma"]}
+        assert body["details"]["exit_code"] is None
+        assert watching.ran() == [base]  # the command never started
+        resp = service.queue(readme)
+        assert resp.status == 200 and resp.json()["state"] == "success"
+        rows = {row["release_status"]: row["count"] for row in
+                service.get("/metrics").json()["metrics"]}
+        assert rows["success"] == 1 and rows["skipped"] == 1
+        assert service.get("/releases").json()["releases"][0]["skipped_base"] == base
+        assert "skipped: no change in the watched paths since %s" % base in service.log()
+
+    def test_a_commit_touching_a_watched_file_runs(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "create table a;"})
+        self.release(service, base)
+        change = commit_files(repo, **{"prisma/schema.prisma": "model A {}"})
+        assert self.release(service, change)["details"]["path_check"] == "changed"
+        assert watching.ran() == [base, change]
+
+    def test_a_rollback_whose_watched_files_differ_from_the_last_release_runs(
+            self, watching, repo):
+        service = watching()
+        first = commit_files(repo, **{"migrations/001.sql": "a"})
+        older = commit_files(repo, **{"README.md": "never released"})
+        newer = commit_files(repo, **{"migrations/002.sql": "b"})
+        for sha in (first, newer, older):  # older: a rollback, its migrations are first's
+            self.release(service, sha)
+        assert service.state(older).json()["details"]["path_check"] == "changed"
+        assert watching.ran() == [first, newer, older]
+
+    def test_a_revert_that_restores_the_last_releases_watched_files_is_skipped(
+            self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        commit_files(repo, **{"migrations/002.sql": "b"})  # never released
+        revert = commit_files(repo, remove=["migrations/002.sql"])
+        body = self.release(service, revert)
+        assert body["details"]["skipped"]["base"] == base
+        assert watching.ran() == [base]
+
+    def test_after_a_failed_run_a_commit_equal_to_the_last_success_still_runs(
+            self, watching, repo):
+        service = watching(RELEASER_RELEASE_COMMAND=NOTE_RUN + "; test ! -e migrations/bad.sql")
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        bad = commit_files(repo, **{"migrations/bad.sql": "half applied"})
+        assert self.release(service, bad)["state"] == "failed"
+        back = commit_files(repo, remove=["migrations/bad.sql"])
+        body = self.release(service, back)
+        assert body["details"]["path_check"] == \
+            "a command that ran after the base did not succeed"
+        assert watching.ran() == [base, bad, back]
+
+    def test_a_force_pushed_history_with_unrelated_trees_is_compared_by_tree(
+            self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a", "app.js": "v1"})
+        self.release(service, base)
+        repo.git("checkout", "--quiet", "--orphan", "rewritten")
+        repo.git("rm", "-r", "--quiet", "--cached", ".")
+        same = commit_files(repo, **{"app.js": "all new", "migrations/001.sql": "a"})
+        repo.git("branch", "-M", "rewritten", "main")  # the force push
+        assert self.release(service, same)["details"]["skipped"]["base"] == base
+        other = commit_files(repo, **{"migrations/001.sql": "different"})
+        assert self.release(service, other)["details"]["path_check"] == "changed"
+        assert watching.ran() == [base, other]
+
+    def test_a_base_removed_by_cleanup_means_the_command_runs(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        service.db("UPDATE release_log SET created_at = 1, ended_at = 1")
+        assert service.request("POST", "/cleanup", {"days": 1}).json()["deleted"] == 1
+        docs = commit_files(repo, **{"README.md": "docs"})
+        assert self.release(service, docs)["details"]["path_check"] == "no base"
+        assert watching.ran() == [base, docs]
+
+    def test_retry_forces_a_skipped_commit_to_run(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        docs = commit_files(repo, **{"README.md": "docs"})
+        assert self.release(service, docs)["details"]["path_check"] == "skipped"
+        assert service.queue(docs, retry=True).status == 200
+        body = service.wait_final(docs)
+        assert body["details"]["attempt"] == 2 and body["details"]["skipped"] is None
+        assert body["details"]["path_check"] == "forced by retry"
+        assert watching.ran() == [base, docs]
+        assert service.queue(docs, retry=True).json()["state"] == "success"  # ran: as SPEC
+
+    def test_a_kill_9_during_the_path_check_leaves_nothing_stuck(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        docs, after = commit_files(repo, **{"README.md": "docs"}), \
+            commit_files(repo, **{"migrations/002.sql": "b"})
+        service.queue(docs)
+        service.queue(after)
+        service.kill()  # somewhere in the git step or the check of `docs`, or after
+        service = watching()
+        for sha in (docs, after):
+            assert service.wait_final(sha)["state"] == "success"
+        assert service.state(docs).json()["details"]["path_check"] in ("skipped", None)
+        assert watching.ran()[-1] == after
+
+    def test_a_malformed_watch_path_stops_start_up(self, tmp_path, repo):
+        status, output = start_and_expect_exit({"RELEASER_WATCH_PATHS": "-x"}, tmp_path, repo)
+        assert status == 2 and "RELEASER_WATCH_PATHS" in output
 
 
 # --- Nothing of an attempt outlives it ---------------------------------------------------------
@@ -4329,7 +4496,8 @@ class TestSqlConstruction:
             assert len(assigned[constant]) == 1, constant
             names = {n.id for n in ast.walk(assigned[constant][0].value)
                      if isinstance(n, ast.Name)}
-            assert names <= {"Status", "_sql_strings", "sorted", "state"}, (constant, names)
+            assert names <= {"Status", "_sql_strings", "sorted", "row", "SKIPPED"}, \
+                (constant, names)
         assert all(re.fullmatch(r"[a-z]+", state) for state in releaser_py.Status.ALL)
         assert all(isinstance(node, ast.Assign) and self._is_literal(node.value)
                    for node in assigned["legacy_order"])
