@@ -1778,7 +1778,6 @@ CHROMIUM = next((path for path in ("/usr/lib/chromium/chromium", shutil.which("c
                  if path and os.access(path, os.X_OK)), None)
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
-SCREENSHOTS = os.path.join(HERE, "page")
 
 
 class DevToolsError(Exception):
@@ -1957,6 +1956,7 @@ class Tab:
     def viewport(self, width, height):
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
                   deviceScaleFactor=1, mobile=width < 600)
+        self.call("Emulation.setScrollbarsHidden", hidden=True)  # as on a phone; whole shots
 
     def goto(self, url):
         self.call("Page.navigate", url=url)
@@ -1992,11 +1992,14 @@ class Tab:
                       button="left", clickCount=1)
 
     def screenshot(self, name):
-        os.makedirs(SCREENSHOTS, exist_ok=True)
+        """Save the whole page as `name` in RELEASER_TEST_SCREENSHOTS (a folder), if set."""
         data = self.call("Page.captureScreenshot", format="png",
                          captureBeyondViewport=True)["data"]
-        with open(os.path.join(SCREENSHOTS, name), "wb") as f:
-            f.write(base64.b64decode(data))
+        folder = os.environ.get("RELEASER_TEST_SCREENSHOTS")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(base64.b64decode(data))
 
 
 @pytest.fixture(scope="module")
@@ -2125,6 +2128,7 @@ class TestWebPageInABrowser:
         assert tab.js("document.querySelectorAll('img, b, script:not([src])').length") == 0
         assert tab.js("document.querySelector('#log-text').children.length") == 0
         assert chromium.events(tab.session, "Page.javascriptDialogOpening") == []
+        tab.screenshot("screenshot-output-dialog.png")
         tab.click("document.querySelector('#log-close')")
         tab.wait("!document.querySelector('#log-dialog').open")
 
@@ -2169,18 +2173,20 @@ class TestWebPageInABrowser:
         assert service.get("/queue").json()["queueLength"] == 0
 
     def test_it_fits_a_phone_and_follows_dark_mode(self, chromium, service, repo, tmp_path):
-        for script in ("echo ok", "echo no; exit 2"):
+        for script, asker in (("echo migrated; sleep 1.2", "web"), ("echo no; exit 2", "worker"),
+                              ("echo migrated", "web")):
             sha = repo.commit(script)
-            service.queue(sha)
+            service.request("POST", "/queue", {"commitSha": sha},
+                            headers={"X-Requested-By": asker})
             service.wait_final(sha)
         running = repo.commit("echo a long line " + "without-spaces-" * 40 + "; " + GATED)
         service.queue(running)
         service.wait_output(running, b"a long line")
         service.queue(repo.commit())
-        for width, dark in ((1280, False), (1280, True), (375, False), (375, True)):
+        for width, dark in ((1000, False), (1000, True), (375, False), (375, True)):
             tab = self.open(chromium, service, width=width, height=800, dark=dark)
             tab.wait("document.querySelector('#now-log').textContent.includes('long line') && "
-                     "document.querySelectorAll('#history-rows tr').length === 4")
+                     "document.querySelectorAll('#history-rows tr').length === 5")
             if width == 375:
                 assert tab.js("document.documentElement.scrollWidth") <= 375
                 # the history table scrolls inside its own box

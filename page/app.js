@@ -453,6 +453,7 @@
       const li = node('li', 'tile');
       li.append(badge(m.release_status), node('strong', 'count', m.count),
                 node('span', 'muted', m.avg_duration_minutes === null ? 'no duration'
+                  : m.avg_duration_minutes === 0 ? 'avg < 1 s'
                   : 'avg ' + duration(Math.round(m.avg_duration_minutes * 60000))));
       list.append(li);
     }
