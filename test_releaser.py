@@ -1797,9 +1797,11 @@ class Chromium:
                  "--disable-dev-shm-usage", "--remote-debugging-pipe",
                  "--user-data-dir=" + profile, "about:blank"]
         self.log = open(profile + ".log", "wb")
-        # The pipes become fds 3 and 4 in a small exec shim (dash cannot name fds above 9).
+        # The pipes become fds 3 and 4 in a small exec shim (dash cannot name fds above 9;
+        # dup2 onto the same number keeps close-on-exec, hence set_inheritable).
         shim = ("import os, sys; r, w = os.dup(%d), os.dup(%d); os.dup2(r, 3); os.dup2(w, 4); "
-                "os.set_inheritable(3, True); os.set_inheritable(4, True); os.execv(sys.argv[1], sys.argv[1:])" % (to_chrome_r, from_chrome_w))
+                "os.set_inheritable(3, True); os.set_inheritable(4, True); "
+                "os.execv(sys.argv[1], sys.argv[1:])" % (to_chrome_r, from_chrome_w))
         self.proc = subprocess.Popen(
             [sys.executable, "-c", shim, CHROMIUM] + flags,
             pass_fds=(to_chrome_r, from_chrome_w), stdin=subprocess.DEVNULL,
@@ -2171,6 +2173,20 @@ class TestWebPageInABrowser:
         assert refusals == ["403", "403"], service.log()
         assert service.state(sha).status == 404  # nothing was queued
         assert service.get("/queue").json()["queueLength"] == 0
+
+    def test_commits_link_to_their_page_on_the_forge(self, chromium, releaser, repo):
+        service = releaser()
+        sha = repo.commit()
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        assert service.terminate() == 0
+        # The same history, served by a releaser whose repository is on GitHub.
+        service = releaser(RELEASER_GIT_URL="https://github.com/acme/app.git")
+        tab = self.open(chromium, service)
+        link = tab.wait("(() => { const a = document.querySelector('#history-rows a'); "
+                        "return a && [a.href, a.rel, a.title, a.textContent]; })()")
+        assert link == ["https://github.com/acme/app/commit/" + sha, "noopener noreferrer",
+                        sha, sha[:12]]
 
     def test_it_fits_a_phone_and_follows_dark_mode(self, chromium, service, repo, tmp_path):
         for script, asker in (("echo migrated; sleep 1.2", "web"), ("echo no; exit 2", "worker"),
