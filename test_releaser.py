@@ -2166,6 +2166,486 @@ class TestNotifications:
         assert "T0KEN" not in output
 
 
+# --- The web page, in a real browser ----------------------------------------------------------
+#
+# Debian's Chromium, headless, driven over the DevTools protocol on a pipe (fd 3: commands in,
+# fd 4: answers and events out, each message JSON ending in a NUL byte). Each test opens its
+# page in a fresh browser context (no shared credentials or cache) and acts as a person would:
+# it clicks buttons at their place on the screen and waits, bounded, for what the page shows.
+
+CHROMIUM = next((path for path in ("/usr/lib/chromium/chromium", shutil.which("chromium"),
+                                   shutil.which("chromium-browser"))
+                 if path and os.access(path, os.X_OK)), None)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+
+
+class DevToolsError(Exception):
+    pass
+
+
+class Chromium:
+    """A headless Chromium and its DevTools pipe: call() waits for the answer; events are
+    kept per session for wait_event()."""
+
+    def __init__(self, profile):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-extensions",
+                 "--disable-dev-shm-usage", "--remote-debugging-pipe",
+                 "--user-data-dir=" + profile, "about:blank"]
+        self.log = open(profile + ".log", "wb")
+        # The pipes become fds 3 and 4 in a small exec shim (dash cannot name fds above 9;
+        # dup2 onto the same number keeps close-on-exec, hence set_inheritable).
+        shim = ("import os, sys; r, w = os.dup(%d), os.dup(%d); os.dup2(r, 3); os.dup2(w, 4); "
+                "os.set_inheritable(3, True); os.set_inheritable(4, True); "
+                "os.execv(sys.argv[1], sys.argv[1:])" % (to_chrome_r, from_chrome_w))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", shim, CHROMIUM] + flags,
+            pass_fds=(to_chrome_r, from_chrome_w), stdin=subprocess.DEVNULL,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._lock = threading.Condition()
+        self._answers = {}
+        self._events = []
+        self._next_id = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.call("Target.setDiscoverTargets", discover=False)  # answers once it is up
+
+    def _read(self):
+        buffer = b""
+        while True:
+            try:
+                chunk = os.read(self._from_chrome, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self._lock:
+                    self._answers[None] = "closed"
+                    self._lock.notify_all()
+                return
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            with self._lock:
+                for raw in messages:
+                    message = json.loads(raw)
+                    if "id" in message:
+                        self._answers[message["id"]] = message
+                    else:
+                        self._events.append(message)
+                self._lock.notify_all()
+
+    def call(self, method, session=None, timeout=30, **params):
+        with self._lock:
+            self._next_id += 1
+            ident = self._next_id
+        message = {"id": ident, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while ident not in self._answers:
+                if None in self._answers:
+                    raise DevToolsError("Chromium went away:\n" + self.output())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DevToolsError("no answer to %s in %s s" % (method, timeout))
+                self._lock.wait(left)
+            answer = self._answers.pop(ident)
+        if "error" in answer:
+            raise DevToolsError("%s: %s" % (method, answer["error"]))
+        return answer["result"]
+
+    def events(self, session, method):
+        with self._lock:
+            return [e["params"] for e in self._events
+                    if e.get("sessionId") == session and e["method"] == method]
+
+    def wait_event(self, session, method, timeout=15):
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for event in self._events:
+                    if event.get("sessionId") == session and event["method"] == method:
+                        self._events.remove(event)
+                        return event["params"]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for the event " + method)
+                self._lock.wait(left)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:]
+
+    def page(self, width=1280, height=900, dark=False, credentials=None):
+        """A new tab in a browser context of its own."""
+        context = self.call("Target.createBrowserContext")["browserContextId"]
+        target = self.call("Target.createTarget", url="about:blank",
+                           browserContextId=context)["targetId"]
+        session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        return Tab(self, session, width, height, dark, credentials)
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=5)
+        except DevToolsError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        self.log.close()
+
+
+class Tab:
+    """One page: navigate, evaluate JavaScript, wait for a condition, click, screenshot."""
+
+    def __init__(self, browser, session, width, height, dark, credentials):
+        self.browser = browser
+        self.session = session
+        # (user, password) typed in when the page asks to log in, or "cancel" to dismiss it
+        self.credentials = credentials
+        for domain in ("Page", "Runtime"):
+            self.call(domain + ".enable")
+        if credentials:
+            self.call("Fetch.enable", handleAuthRequests=True, patterns=[{"urlPattern": "*"}])
+            threading.Thread(target=self._answer_logins, daemon=True).start()
+        self.viewport(width, height)
+        self.call("Emulation.setEmulatedMedia", features=[
+            {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+
+    def _answer_logins(self):
+        """Fetch domain: requests pause; a login prompt is answered with the credentials
+        (a person typing them in), once per prompt."""
+        while True:
+            try:
+                with self.browser._lock:
+                    self.browser._lock.wait_for(lambda: any(
+                        e.get("sessionId") == self.session and e["method"].startswith("Fetch.")
+                        for e in self.browser._events) or None in self.browser._answers)
+                    if None in self.browser._answers:
+                        return
+                    event = next(e for e in self.browser._events
+                                 if e.get("sessionId") == self.session
+                                 and e["method"].startswith("Fetch."))
+                    self.browser._events.remove(event)
+                params = event["params"]
+                if event["method"] == "Fetch.authRequired" and self.credentials == "cancel":
+                    self.call("Fetch.continueWithAuth", requestId=params["requestId"],
+                              authChallengeResponse={"response": "CancelAuth"})
+                elif event["method"] == "Fetch.authRequired":
+                    user, password = self.credentials
+                    self.call("Fetch.continueWithAuth", requestId=params["requestId"],
+                              authChallengeResponse={"response": "ProvideCredentials",
+                                                     "username": user, "password": password})
+                else:
+                    self.call("Fetch.continueRequest", requestId=params["requestId"])
+            except DevToolsError:
+                return
+
+    def call(self, method, **params):
+        return self.browser.call(method, session=self.session, **params)
+
+    def viewport(self, width, height):
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=width < 600)
+        self.call("Emulation.setScrollbarsHidden", hidden=True)  # as on a phone; whole shots
+
+    def goto(self, url):
+        self.call("Page.navigate", url=url)
+        self.wait("document.readyState === 'complete' && location.href !== 'about:blank'",
+                  message="the page to load")
+
+    def js(self, expression):
+        answer = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                           awaitPromise=True)
+        if "exceptionDetails" in answer:
+            raise DevToolsError("%s: %s" % (expression, answer["exceptionDetails"]))
+        return answer["result"].get("value")
+
+    def wait(self, expression, timeout=15, message=None):
+        """Poll a JavaScript expression until it is truthy; return its value."""
+        try:
+            return wait_for(lambda: self.js(expression), timeout, message or expression)
+        except AssertionError as exc:  # say what the page showed and what went wrong in it
+            raise AssertionError("%s; the status line said %r; script errors: %r" % (
+                exc, self.text("#status"), self.browser.events(
+                    self.session, "Runtime.exceptionThrown"))) from None
+
+    def text(self, selector):
+        return self.js("(document.querySelector(%s) || {}).textContent" % json.dumps(selector))
+
+    def click(self, expression):
+        """Click, with the mouse, the middle of the element `expression` gives."""
+        box = self.js("(() => { const e = %s; e.scrollIntoView({block: 'center'}); "
+                      "const r = e.getBoundingClientRect(); "
+                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()" % expression)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1],
+                      button="left", clickCount=1)
+
+    def screenshot(self, name):
+        """Save the whole page as `name` in RELEASER_TEST_SCREENSHOTS (a folder), if set."""
+        data = self.call("Page.captureScreenshot", format="png",
+                         captureBeyondViewport=True)["data"]
+        folder = os.environ.get("RELEASER_TEST_SCREENSHOTS")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(base64.b64decode(data))
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    browser = Chromium(str(tmp_path_factory.mktemp("chromium") / "profile"))
+    yield browser
+    browser.close()
+
+
+def button_labelled(text, within="document"):
+    """JavaScript: the button whose text is `text`."""
+    return ("[...%s.querySelectorAll('button')].find(b => b.textContent.trim() === %s)"
+            % (within, json.dumps(text)))
+
+
+def row_of(sha, attempt):
+    return "document.querySelector('#history-rows tr[data-sha=\"%s\"][data-attempt=\"%d\"]')" \
+        % (sha, attempt)
+
+
+@needs_chromium
+class TestWebPageInABrowser:
+    KEY = "page-key-0123456789"
+
+    def open(self, chromium, service, **kw):
+        tab = chromium.page(credentials=("anyone", service.api_key) if service.api_key else None,
+                            **kw)
+        tab.goto("http://127.0.0.1:%d/" % service.port)
+        tab.wait("document.querySelector('#now-summary').textContent !== 'Loading…'",
+                 message="the page's first refresh")
+        return tab
+
+    def test_it_shows_the_running_output_as_it_arrives_after_logging_in_with_the_key(
+            self, chromium, releaser, repo, tmp_path):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit("echo first line; " + GATED + "; echo second line")
+        assert service.queue(sha).status == 200
+        service.wait_output(sha, b"first line")
+        tab = self.open(chromium, service)
+        tab.wait("document.querySelector('#now-log').textContent === 'first line\\n'",
+                 message="the first line on the page")
+        assert sha[:12] in tab.text("#now-summary") and "running" in tab.text("#now-summary")
+        assert tab.js("document.querySelector('#now-summary a, #now-summary code').title") \
+            == sha
+        open_gate(tmp_path, sha)
+        tab.wait("document.querySelector('#now-log').textContent === "
+                 "'first line\\nsecond line\\n'", message="the second line on the page")
+        tab.wait("document.querySelector('#now-summary').textContent.includes('success')",
+                 message="the page to tell the release succeeded")
+        tab.wait("document.querySelector(%r) !== null" % ("#history-rows tr[data-state=success]"))
+        assert tab.text("#status") == ""  # no error shown: every fetch carried the key
+        # Without the key, the page is a login prompt, and nothing else.
+        stranger = chromium.page(credentials="cancel")
+        stranger.call("Page.navigate", url="http://127.0.0.1:%d/" % service.port)
+        stranger.wait("location.protocol === 'http:' && document.readyState === 'complete' "
+                      "&& document.body.textContent.includes('API key is required')",
+                      message="the releaser's refusal")
+        assert not stranger.js("!!document.querySelector('#now-log')")
+
+    def test_cancel_and_retry_from_the_page(self, chromium, service, repo, tmp_path):
+        blocker = repo.commit(GATED)
+        waiting = repo.commit("echo waiting")
+        failing = repo.commit("echo broken; exit 3")
+        for sha in (failing,):
+            service.queue(sha)
+            assert service.wait_final(sha)["state"] == "failed"
+        service.queue(blocker)
+        service.wait_state(blocker, "running")
+        assert service.queue(waiting).status == 202
+        tab = self.open(chromium, service)
+        item = "document.querySelector('#queue-list li[data-sha=\"%s\"]')" % waiting
+        tab.wait("!!" + item, message="the queued commit in the queue")
+        tab.click(button_labelled("Cancel", item))
+        tab.wait("!" + item, message="the cancelled commit to leave the queue")
+        assert service.state(waiting).json()["state"] == "cancelled"
+        assert "removed from queue" in tab.text("#status")
+        tab.wait(row_of(waiting, 1) + "?.dataset.state === 'cancelled'")
+        # The failed commit's Retry runs it again as attempt 2.
+        open_gate(tmp_path, blocker)
+        tab.wait("!!" + row_of(failing, 1))
+        tab.click(button_labelled("Retry", row_of(failing, 1)))
+        wait_for(lambda: service.state(failing).json()["details"]["attempt"] == 2, 10,
+                 "the Retry button to ask for attempt 2")
+        assert service.wait_final(failing)["state"] == "failed"
+        tab.wait(row_of(failing, 2) + "?.dataset.state === 'failed'",
+                 message="attempt 2 in the history")
+        assert not tab.js("!!" + button_labelled("Retry", row_of(failing, 1)))  # superseded
+        assert tab.js("!!" + button_labelled("Retry", row_of(failing, 2)))
+
+    def test_abort_of_the_running_release_from_the_page(self, chromium, service, repo):
+        sha = repo.commit("echo started; " + GATED)
+        service.queue(sha)
+        service.wait_output(sha, b"started")
+        tab = self.open(chromium, service)
+        tab.wait("!document.querySelector('#abort').hidden")
+        tab.click("document.querySelector('#abort')")
+        assert tab.text("#abort") == "Confirm abort" and service.state(sha).json()[
+            "state"] == "running"  # one click only arms it
+        tab.click("document.querySelector('#abort')")
+        tab.wait("document.querySelector('#status').textContent.includes('stopped and "
+                 "cancelled')", timeout=20)
+        assert service.state(sha).json()["state"] == "cancelled"
+        tab.wait("document.querySelector('#abort').hidden")
+
+    HOSTILE = ('<script>alert(1)</script>\n"><img src=x onerror=alert(1)>\n'
+               '<b>bold</b> &amp; \x1b[31mred\x1b[0m\n')
+
+    def test_hostile_output_shows_as_text(self, chromium, service, repo, tmp_path):
+        with open(str(tmp_path / "hostile.txt"), "w") as f:
+            f.write(self.HOSTILE)
+        sha = repo.commit("cat hostile.txt; " + GATED + "; cat hostile.txt; exit 1",
+                          files={"hostile.txt": self.HOSTILE})
+        service.queue(sha)
+        service.wait_output(sha, b"<script>")
+        tab = self.open(chromium, service)
+        tab.wait("document.querySelector('#now-log').textContent === %s"
+                 % json.dumps(self.HOSTILE))
+        open_gate(tmp_path, sha)
+        service.wait_final(sha)
+        tab.wait(row_of(sha, 1) + "?.dataset.state === 'failed'")
+        tab.click(row_of(sha, 1) + ".cells[3]")  # the row itself opens its output
+        tab.wait("document.querySelector('#log-dialog').open && document.querySelector("
+                 "'#log-text').textContent === %s" % json.dumps(self.HOSTILE * 2))
+        assert tab.js("document.querySelectorAll('img, b, script:not([src])').length") == 0
+        assert tab.js("document.querySelector('#log-text').children.length") == 0
+        assert chromium.events(tab.session, "Page.javascriptDialogOpening") == []
+        tab.screenshot("screenshot-output-dialog.png")
+        tab.click("document.querySelector('#log-close')")
+        tab.wait("!document.querySelector('#log-dialog').open")
+
+    def test_a_page_of_another_origin_cannot_queue_even_with_the_login_cached(
+            self, chromium, releaser, repo):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit()
+        tab = self.open(chromium, service)  # logged in: the browser holds the credentials
+        target = "http://127.0.0.1:%d" % service.port
+        evil = ('<!doctype html><form id=f method=post enctype=text/plain action="%s/queue">'
+                '<input name=\'{"commitSha": "%s", "x": "\' value=\'"}\'></form>'
+                '<script>fetch("%s/queue", {method: "POST", mode: "no-cors", '
+                'credentials: "include", body: JSON.stringify({commitSha: "%s"})})'
+                '.then(() => { document.title = "sent"; f.submit(); })</script>'
+                % (target, sha, target, sha)).encode()
+
+        class EvilPage(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(evil)))
+                self.end_headers()
+                self.wfile.write(evil)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EvilPage)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            tab.goto("http://127.0.0.1:%d/" % server.server_address[1])
+            # The form's answer replaces the page: the releaser's refusal.
+            tab.wait("location.port === '%d' && document.body && "
+                     "document.body.textContent.includes('another site')" % service.port,
+                     message="the form post to be answered")
+        finally:
+            server.shutdown()
+            server.server_close()
+        refusals = re.findall(r'"POST /queue HTTP/1.1" (\d+)', service.log())
+        assert refusals == ["403", "403"], service.log()
+        assert service.state(sha).status == 404  # nothing was queued
+        assert service.get("/queue").json()["queueLength"] == 0
+
+    def test_commits_link_to_their_page_on_the_forge(self, chromium, releaser, repo):
+        service = releaser()
+        sha = repo.commit()
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        assert service.terminate() == 0
+        # The same history, served by a releaser whose repository is on GitHub.
+        service = releaser(RELEASER_GIT_URL="https://github.com/acme/app.git")
+        tab = self.open(chromium, service)
+        link = tab.wait("(() => { const a = document.querySelector('#history-rows a'); "
+                        "return a && [a.href, a.rel, a.title, a.textContent]; })()")
+        assert link == ["https://github.com/acme/app/commit/" + sha, "noopener noreferrer",
+                        sha, sha[:12]]
+
+    def test_it_fits_a_phone_and_follows_dark_mode(self, chromium, service, repo, tmp_path):
+        for script, asker in (("echo migrated; sleep 1.2", "web"), ("echo no; exit 2", "worker"),
+                              ("echo migrated", "web")):
+            sha = repo.commit(script)
+            service.request("POST", "/queue", {"commitSha": sha},
+                            headers={"X-Requested-By": asker})
+            service.wait_final(sha)
+        running = repo.commit("echo a long line " + "without-spaces-" * 40 + "; " + GATED)
+        service.queue(running)
+        service.wait_output(running, b"a long line")
+        service.queue(repo.commit())
+        for width, dark in ((1000, False), (1000, True), (375, False), (375, True)):
+            tab = self.open(chromium, service, width=width, height=800, dark=dark)
+            tab.wait("document.querySelector('#now-log').textContent.includes('long line') && "
+                     "document.querySelectorAll('#history-rows tr').length === 5")
+            if width == 375:
+                assert tab.js("document.documentElement.scrollWidth") <= 375
+                # the history table scrolls inside its own box
+                assert tab.js("(() => { const w = document.querySelector('.table-wrap'); "
+                              "return w.scrollWidth > w.clientWidth && "
+                              "getComputedStyle(w).overflowX === 'auto'; })()")
+            background = tab.js("getComputedStyle(document.body).backgroundColor")
+            rgb = [int(n) for n in re.findall(r"\d+", background)[:3]]
+            assert (sum(rgb) / 3 < 60) if dark else (sum(rgb) / 3 > 200), background
+            tab.screenshot("screenshot-%s-%s.png" % ("phone" if width == 375 else "desktop",
+                                                     "dark" if dark else "light"))
+        open_gate(tmp_path, running)
+
+    def test_history_pages_and_state_filter(self, chromium, service, repo):
+        shas = [repo.commit("exit 1" if i % 5 == 0 else "true") for i in range(23)]
+        for sha in shas:
+            service.queue(sha)
+        service.wait_final(shas[-1])
+        tab = self.open(chromium, service)
+        rows = "[...document.querySelectorAll('#history-rows tr')].map(r => r.dataset.sha)"
+        tab.wait("%s.length === 20" % rows)
+        newest_first = list(reversed(shas))
+        assert tab.js(rows) == newest_first[:20]
+        assert tab.js("document.querySelector('#newer').disabled")
+        tab.click("document.querySelector('#older')")
+        tab.wait("%s.length === 3" % rows, message="the second page")
+        assert tab.js(rows) == newest_first[20:]
+        assert tab.js("document.querySelector('#older').disabled")
+        tab.click("document.querySelector('#newer')")
+        tab.wait("%s[0] === %s" % (rows, json.dumps(newest_first[0])))
+        # Filter by state: keyboard on the select, as a person would choose an option.
+        tab.js("document.querySelector('#state-filter').focus()")
+        tab.js("(() => { const s = document.querySelector('#state-filter'); s.value = 'failed';"
+               " s.dispatchEvent(new Event('change')); })()")
+        failed = [sha for i, sha in enumerate(shas) if i % 5 == 0]
+        tab.wait("%s.length === %d" % (rows, len(failed)), message="only failed attempts")
+        assert tab.js(rows) == list(reversed(failed))
+        assert tab.js("[...document.querySelectorAll('#history-rows tr')].every("
+                      "r => r.dataset.state === 'failed')")
+        assert tab.js("document.querySelector('#older').disabled && "
+                      "document.querySelector('#newer').disabled")
+
+
 # === The command line: a client of the running service ========================================
 
 
