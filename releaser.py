@@ -31,6 +31,10 @@ Ask a running one (its address from --url, RELEASER_URL or PORT/HOST; RELEASER_A
     GET /queue                GET /release?commit-sha=&wait=        GET /metrics?days=
     GET /release/logs?commit-sha=&attempt=&offset=&wait=           POST /cleanup {"days"}
     GET /releases?limit=&before=&state=&commit-sha=&commit-prefix=
+    GET / (the web page, with /app.js and /app.css)
+
+JSON keeps the original's mixed names where clients already read them (commitSha,
+queueLength, isReleaseRunning next to git_commit_sha, release_status): see ROUTES.
 
 States of one release attempt:
 
@@ -42,8 +46,28 @@ A commit's attempts are numbered 1, 2, ...; a new attempt of a commit whose late
 failed is made only on an explicit {"retry": true}.
 
 The file reads top to bottom the way a release flows: configuration, storage, processes,
-git workspace, running releases (the worker), the HTTP API, the application's life cycle,
-and the command line.
+git workspace, running releases (the worker), notifications, the HTTP API, the application's
+life cycle, the command line, and last the web page's files.
+
+Threads, and the locks each shares (every other object belongs to one thread):
+
+    main             reads signals (written to a socket by the handlers, so no work runs in
+                     a handler); starts the shutdown thread
+    release-worker   Worker.run: one release at a time; writes Worker.live (a reference, set
+                     and cleared whole, so HTTP threads read it without a lock, once, and
+                     then use the LiveOutput's own Condition)
+    tree-cleaner     Workspace._clean_up: removes finished trees, git gc of the cache; takes
+                     Workspace._cache_lock against re-creating the cache
+    attempt-events   AttemptEvents._deliver: the listeners of an attempt's start and end
+    notify-<id>      Notifier._deliver, one per RELEASER_NOTIFY_URL
+    http             serve_forever, and one thread per connection (at most 512): each takes
+                     Store._write_lock (one writer, in BEGIN IMMEDIATE), a reader connection
+                     from Store._readers, waits on Store._changed (long-polls), LongPolls._lock
+    daily-cleanup    deletes old records once a day
+    shutdown         Application.shutdown, on the first SIGTERM or SIGINT
+    _log_lock        one log line at a time, from any thread
+    _started_children_lock   makes "fork, then register" one step (start_process) for the
+                     scan of an attempt's orphans (attempt_processes)
 """
 
 import base64
@@ -86,7 +110,7 @@ import uuid
 import zlib
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 try:  # hmac.compare_digest itself, without importing hmac: that loads OpenSSL (~3.7 MiB)
     from _operator import _compare_digest as compare_digest
@@ -1358,6 +1382,25 @@ class Store:
                 % FINAL_STATES_SQL, (cutoff_ms,)).rowcount
 
 
+def is_database_busy(exc: Exception) -> bool:
+    """Locked by another connection or process: worth trying again soon."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def describe_database_error(exc: Exception) -> str:
+    """A sentence for a database failure, without a stack trace."""
+    text = str(exc)
+    if is_database_busy(exc):
+        return "the database is locked by another process"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    if "full" in text:
+        return "the disk holding the database is full"
+    if isinstance(exc, sqlite3.Error):
+        return "database error: %s" % text
+    return "%s: %s" % (type(exc).__name__, text)
+
+
 def restrict_database_files(db_path: str) -> None:
     """With RELEASER_RUN_AS: the database's folder may be passed through (0711) but not
     listed, and the database, its WAL, shared memory and lock files are the releaser's alone
@@ -1693,8 +1736,18 @@ class Workspace:
         # What the remote said last: None until known, "ok", or git's reason for refusing
         # (no such repository, credentials refused), shown by /healthcheck.
         self.remote_status: Optional[str] = None
-        self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
-        threading.Thread(target=self._clean_up, name="tree-cleaner", daemon=True).start()
+        self._finished_trees: "queue.SimpleQueue[Optional[str]]" = queue.SimpleQueue()
+        self._cleaner = threading.Thread(target=self._clean_up, name="tree-cleaner",
+                                         daemon=True)
+
+    def start(self) -> None:
+        self._cleaner.start()
+
+    def stop(self, timeout: float) -> None:
+        """Let the cleaner finish the tree it is removing; the rest waits for the next start."""
+        self._finished_trees.put(None)
+        if self._cleaner.is_alive():
+            self._cleaner.join(timeout)
 
     def discard_tree(self, tree: str) -> None:
         """Hand a finished tree (and its home, if any) to the cleaner thread, which removes
@@ -1719,6 +1772,8 @@ class Workspace:
     def _clean_up(self) -> None:
         while True:
             tree = self._finished_trees.get()
+            if tree is None:
+                return
             try:
                 remove_tree(tree)
                 if self._finished_trees.empty():
@@ -2246,7 +2301,10 @@ def remove_tree(path: str) -> None:
 
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=make_writable_and_retry)
+            if sys.version_info >= (3, 12):  # onerror is deprecated there
+                shutil.rmtree(path, onexc=make_writable_and_retry)
+            else:
+                shutil.rmtree(path, onerror=make_writable_and_retry)
         else:
             os.unlink(path)
 
@@ -2390,6 +2448,8 @@ class Worker:
         self.config = config
         self.store = store
         self.workspace = workspace
+        # The running attempt's output: set and cleared whole by this thread; HTTP threads
+        # read the reference once (atomic) and then only use the LiveOutput's own lock.
         self.live: Optional[LiveOutput] = None
         self._wake = threading.Event()
         self._stopping = threading.Event()  # take no new work
@@ -2708,25 +2768,6 @@ class Worker:
         return total
 
 
-def is_database_busy(exc: Exception) -> bool:
-    """Locked by another connection or process: worth trying again soon."""
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
-def describe_database_error(exc: Exception) -> str:
-    """A sentence for a database failure, without a stack trace."""
-    text = str(exc)
-    if is_database_busy(exc):
-        return "the database is locked by another process"
-    if "readonly" in text or "read-only" in text:
-        return "the database is read-only"
-    if "full" in text:
-        return "the disk holding the database is full"
-    if isinstance(exc, sqlite3.Error):
-        return "database error: %s" % text
-    return "%s: %s" % (type(exc).__name__, text)
-
-
 # --- Notifications ---------------------------------------------------------------------------
 #
 # RELEASER_NOTIFY_URL: each attempt's start and end is POSTed as JSON to every URL. Nothing
@@ -2895,9 +2936,18 @@ class Notifier:
 
 # --- HTTP API --------------------------------------------------------------------------------
 #
-# ROUTES maps (method, path) to a route function taking (app, Request) and returning
-# (status, body[, headers]); errors are ApiError. RequestHandler does all HTTP parsing, the
+# ROUTES maps (method, path) to a route function taking (app, Request) and returning a
+# Reply (status, body, headers); errors are ApiError. RequestHandler does all HTTP parsing, the
 # API key check (before routing) and writes every answer, errors included, as JSON.
+
+
+class Reply(NamedTuple):
+    """What a route returns: the status, the body (a dict is sent as JSON, bytes as they
+    are) and any headers of its own."""
+
+    status: int
+    body: object
+    headers: Mapping[str, str] = types.MappingProxyType({})
 
 
 class ApiError(ReleaserError):
@@ -3090,22 +3140,22 @@ def _wait_seconds(params: Dict[str, str]) -> int:
     return min(query_number(params, "wait", 0, 0), MAX_WAIT_S)
 
 
-# Route handlers: (app, request) -> (status, body[, headers]). A dict body is sent as JSON.
+# Route handlers: (app, request) -> Reply. A dict body is sent as JSON.
 
 def route_healthcheck(app: "Application", req: Request):
     req.params()
     try:
         running, queue_length = app.store.health()
     except sqlite3.Error as exc:
-        return 500, {"status": "ERROR", "error": describe_database_error(exc)}
+        return Reply(500, {"status": "ERROR", "error": describe_database_error(exc)})
     body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length,
             "git": app.workspace.remote_status}
     if app.stopping.is_set():
-        return 503, dict(body, status="SHUTTING_DOWN")
+        return Reply(503, dict(body, status="SHUTTING_DOWN"))
     if not app.worker.is_alive():
-        return 500, {"status": "ERROR", "error": "the release worker has stopped; restart "
-                                                 "the releaser"}
-    return 200, body
+        return Reply(500, {"status": "ERROR", "error": "the release worker has stopped; restart "
+                                                 "the releaser"})
+    return Reply(200, body)
 
 
 def route_queue_release(app: "Application", req: Request):
@@ -3125,14 +3175,14 @@ def route_queue_release(app: "Application", req: Request):
     if decision.outcome == "created":
         app.worker.wake()
         if state == Status.RUNNING:
-            return 200, {"message": "Release triggered for commit %s" % sha, "state": state}
+            return Reply(200, {"message": "Release triggered for commit %s" % sha, "state": state})
     if state == Status.QUEUED:
-        return 202, {"message": "Release for commit %s has been queued" % sha, "state": state}
+        return Reply(202, {"message": "Release for commit %s has been queued" % sha, "state": state})
     if state == Status.RUNNING:
         raise ApiError(409, "Release for commit %s is already running" % sha, state=state)
     if state == Status.SUCCESS:
-        return 200, {"message": "Release for commit %s already succeeded" % sha,
-                     "state": state}
+        return Reply(200, {"message": "Release for commit %s already succeeded" % sha,
+                     "state": state})
     ended = {Status.FAILED: "failed", Status.TIMEOUT: "timed out",
              Status.CANCELLED: "was cancelled"}[state]
     raise ApiError(409, 'Release for commit %s %s; send "retry": true to run it again'
@@ -3152,16 +3202,16 @@ def route_cancel_release(app: "Application", req: Request):
         raise ApiError(409, "Release for commit %s already ended (%s); nothing to cancel"
                        % (sha, decision.state), state=decision.state)
     if decision.previous_state == Status.RUNNING:
-        return 200, {"message": "Release for commit %s stopped and cancelled" % sha,
-                     "state": decision.state, "previous_state": decision.previous_state}
-    return 200, {"message": "Release for commit %s removed from queue" % sha,
-                 "state": decision.state, "previous_state": decision.previous_state}
+        return Reply(200, {"message": "Release for commit %s stopped and cancelled" % sha,
+                     "state": decision.state, "previous_state": decision.previous_state})
+    return Reply(200, {"message": "Release for commit %s removed from queue" % sha,
+                 "state": decision.state, "previous_state": decision.previous_state})
 
 
 def route_list_queue(app: "Application", req: Request):
     req.params()
     running, queue = app.store.queue_snapshot()
-    return 200, {
+    return Reply(200, {
         "isRunning": running is not None,
         "running": None if running is None else {
             "git_commit_sha": running.sha, "attempt": running.attempt,
@@ -3169,7 +3219,7 @@ def route_list_queue(app: "Application", req: Request):
         "queueLength": len(queue),
         "queue": [{"git_commit_sha": sha, "attempt": attempt, "queued_at": iso_time(at)}
                   for sha, attempt, at in queue],
-    }
+    })
 
 
 def route_release_state(app: "Application", req: Request):
@@ -3184,7 +3234,7 @@ def route_release_state(app: "Application", req: Request):
     # timeout_ms with queue_position lets a waiting client say how long it may wait at most.
     details = dict(release.details(app.config.watch_paths),
                    timeout_ms=app.config.release_timeout_ms)
-    return 200, {"commitSha": sha, "state": release.status, "details": details}
+    return Reply(200, {"commitSha": sha, "state": release.status, "details": details})
 
 
 def route_release_logs(app: "Application", req: Request):
@@ -3212,7 +3262,7 @@ def route_release_logs(app: "Application", req: Request):
         final = app.store.release_by_id(release.id)
         if final is not None and final.skipped_base:
             headers["X-Release-Skipped"] = final.skipped_base
-    return 200, data, headers
+    return Reply(200, data, headers)
 
 
 def route_history(app: "Application", req: Request):
@@ -3234,9 +3284,9 @@ def route_history(app: "Application", req: Request):
                              sha, prefix)
     if state is not None and (sha is not None or prefix is not None):
         rows = [(release, asked) for release, asked in rows if release.status == state]
-    return 200, {
+    return Reply(200, {
         "releases": [dict(release.summary(), requested_by=asked) for release, asked in rows],
-        "next": str(rows[-1][0].id) if len(rows) == limit else None}
+        "next": str(rows[-1][0].id) if len(rows) == limit else None})
 
 
 def route_metrics(app: "Application", req: Request):
@@ -3249,14 +3299,14 @@ def route_metrics(app: "Application", req: Request):
             raise ApiError(400, "days applies to the JSON answer only: Prometheus counts "
                                 "since the releaser started")
         running, queue_length = app.store.health()
-        return 200, app.release_metrics.exposition(running, queue_length).encode(), {
-            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        return Reply(200, app.release_metrics.exposition(running, queue_length).encode(), {
+            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
     days = query_number(params, "days", 7, 1, 3650)
     rows = app.store.metrics(now_ms() - days * 86400000)
-    return 200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
+    return Reply(200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
         {"release_status": status, "count": count,
          "avg_duration_minutes": None if avg is None else round(avg, 2)}
-        for status, count, avg in rows]}
+        for status, count, avg in rows]})
 
 
 def prefers_prometheus(accept: Optional[str]) -> bool:
@@ -3290,27 +3340,27 @@ def route_cleanup(app: "Application", req: Request):
     days = app.config.cleanup_days if days is None else parse_whole_number(
         days, "days", 1, 3650)
     deleted = app.store.delete_finished_before(now_ms() - days * 86400000)
-    return 200, {"message": "Cleanup completed for releases older than %d days" % days,
-                 "deleted": deleted}
+    return Reply(200, {"message": "Cleanup completed for releases older than %d days" % days,
+                 "deleted": deleted})
 
 
 def route_page(app: "Application", req: Request):
     req.params()
     commit_url = app.config.commit_url_prefix or ""
     html = PAGE_HTML.replace("{commit_url}", html_escape(commit_url))
-    return 200, html.encode(), dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"})
+    return Reply(200, html.encode(), dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"}))
 
 
 def route_page_script(app: "Application", req: Request):
     req.params()
-    return 200, PAGE_JS.encode(), dict(PAGE_HEADERS, **{
-        "Content-Type": "text/javascript; charset=utf-8"})
+    return Reply(200, PAGE_JS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/javascript; charset=utf-8"}))
 
 
 def route_page_style(app: "Application", req: Request):
     req.params()
-    return 200, PAGE_CSS.encode(), dict(PAGE_HEADERS, **{
-        "Content-Type": "text/css; charset=utf-8"})
+    return Reply(200, PAGE_CSS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/css; charset=utf-8"}))
 
 
 #: (method, path) -> handler. A path ending in "/<sha>" matches that prefix plus anything.
@@ -3330,6 +3380,1134 @@ ROUTES = {
 }
 #: The web page's own paths: a browser without the key is asked to log in (Basic).
 PAGE_PATHS = ("/", "/app.js", "/app.css")
+
+
+def find_route(method: str, path: str):
+    """(handler, path argument) for the request, or raise 404 / 405 with Allow."""
+    allowed = []
+    for (route_method, pattern), handler in ROUTES.items():
+        if pattern.endswith("/<sha>"):
+            prefix = pattern[:-len("<sha>")]
+            if not path.startswith(prefix):
+                continue
+            arg = path[len(prefix):]
+        elif path == pattern:
+            arg = ""
+        else:
+            continue
+        if route_method == method or (method == "HEAD" and route_method == "GET"):
+            return handler, arg
+        allowed.append(route_method)
+    if not allowed:
+        raise ApiError(404, "Not found: %s is not a route of this service" % path[:100])
+    if "GET" in allowed:
+        allowed.append("HEAD")
+    raise ApiError(405, "Method %s is not allowed on %s" % (method, path[:100]),
+                   headers={"Allow": ", ".join(sorted(allowed))})
+
+
+#: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
+_CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
+
+
+def same_site(origin: str, allowed: str) -> bool:
+    """Whether an Origin names the host and port of `allowed` (a URL, or //host[:port] from
+    a Host header, whose missing port stands for the scheme's default)."""
+    theirs, ours = urllib.parse.urlsplit(origin), urllib.parse.urlsplit(allowed)
+    try:
+        their_port = theirs.port or {"http": 80, "https": 443}.get(theirs.scheme)
+        our_port = ours.port or {"http": 80, "https": 443}.get(ours.scheme)
+    except ValueError:
+        return False
+    if not theirs.hostname or theirs.hostname != ours.hostname:
+        return False
+    return their_port == our_port or (our_port is None and their_port in (80, 443))
+
+
+def basic_password(encoded: str) -> Optional[str]:
+    """The password of HTTP Basic credentials (base64 of user:password), or None."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] if ":" in decoded else None
+
+
+def escape_controls(text: str) -> str:
+    """Text a request brought, safe for the log: no escape sequences, bells or line breaks
+    that could rewrite or fake log lines on a terminal."""
+    return text.translate(_CONTROLS)
+
+
+class _RequestReader(io.RawIOBase):
+    """A connection's input, with a deadline for the whole request (headers and body).
+
+    A per-read socket timeout cannot stop a client that sends one byte a second; here each
+    read may only wait until `deadline`, after which the input looks closed (`timed_out`
+    says why). Without a deadline (a request being answered) reads wait `idle_s`. Each
+    connection has its own, so the hot path takes no lock shared with other connections.
+    """
+
+    def __init__(self, sock: socket.socket, idle_s: float):
+        super().__init__()
+        self._sock = sock
+        self._idle_s = idle_s
+        self.deadline: Optional[float] = None
+        self.timed_out = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wait = self._idle_s
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+        if wait <= 0:
+            self.timed_out = True
+            return 0
+        self._sock.settimeout(wait)
+        try:
+            return self._sock.recv_into(buffer)
+        except socket.timeout:
+            self.timed_out = True
+            return 0
+
+
+class _BoundedHeaderReader:
+    """The request's input while http.client reads the header lines: at most `limit` bytes
+    in all, then LineTooLong (which http.server answers 431). `complete` tells whether the
+    block ended with its empty line, not with the end of the input."""
+
+    def __init__(self, rfile, limit: int):
+        self._rfile = rfile
+        self._left = limit
+        self.complete = False
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._rfile.readline(self._left + 1 if size < 0 else min(size, self._left + 1))
+        self._left -= len(line)
+        if self._left < 0:
+            raise http.client.LineTooLong("request header block")
+        self.complete = line in (b"\r\n", b"\n")
+        return line
+
+
+class RequestHandler(http.server.BaseHTTPRequestHandler):
+    """Parses HTTP, checks the Origin and the API key, routes, and writes every answer,
+    errors as JSON.
+
+    Each answer goes out in one write (headers and body together) with TCP_NODELAY, so a
+    keep-alive client never waits on delayed acknowledgements.
+
+    What it borrows from, or overrides in, CPython's http.server (a change there must fail
+    CI, which runs the suite on the oldest and the newest Python supported):
+      - setup(): replaces `rfile` with a reader that has a deadline (_RequestReader);
+      - handle_one_request(): sets that deadline, and treats an OSError as the client gone;
+      - parse_request() (internal in CPython): refuses a request line cut short, and swaps
+        `rfile` for _BoundedHeaderReader while http.client reads the headers;
+      - __getattr__("do_<METHOD>"): every method goes to _handle, so the key is checked
+        before a 405;
+      - send_error(): http.server's own errors, as JSON;
+      - _send() writes the status line and headers by hand (not send_response), in one piece;
+      - log_message(): through log(), with control characters escaped;
+      - uses `raw_requestline`, `requestline`, `command`, `path`, `headers`,
+        `close_connection`, `date_time_string()`, `address_string()`, `log_request()`.
+    """
+
+    protocol_version = "HTTP/1.1"
+    server_version = "Releaser/" + __version__
+    timeout = 30  # seconds a connection may stay silent while we read or write
+    app: "Application"
+
+    def setup(self):
+        super().setup()
+        self.app = self.server.app
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile.close()
+        self._input = _RequestReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._input)
+
+    def handle_one_request(self):
+        # From the first byte of a request (or the wait for it on a kept-alive connection)
+        # to the end of its body; _handle lifts the deadline once the body is read.
+        self._input.deadline = time.monotonic() + self.app.config.request_timeout_ms / 1000
+        self._input.timed_out = False
+        try:
+            super().handle_one_request()
+        except OSError:
+            self.close_connection = True  # the client went away mid-request
+
+    def parse_request(self):
+        if not self.raw_requestline.endswith(b"\n"):  # before http.server judges a fragment
+            self.command, self.requestline = None, ""
+            return self._refuse_cut_short()
+        rfile = self.rfile
+        self.rfile = head = _BoundedHeaderReader(rfile, MAX_HEADER_BYTES)
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = rfile
+        # http.server would act on a request whose head the input cut short (the client
+        # went away, or ran out of time): a DELETE without its headers is still a DELETE.
+        if not head.complete:
+            return self._refuse_cut_short()
+        # http.client ends the header block at a line it cannot parse (no colon, a space
+        # before the colon) and folds continuation lines into the previous value, silently
+        # dropping what follows, Content-Length included: the body would then be read as a
+        # second request. Refuse such a request, and close the connection.
+        if self.headers.defects or any("\n" in value for value in self.headers.values()):
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request headers are malformed")
+            return False
+        return True
+
+    def _refuse_cut_short(self) -> bool:
+        if self._input.timed_out:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT, TOO_SLOW)
+        else:
+            self.send_error(HTTPStatus.BAD_REQUEST, "The request ended inside its head")
+        return False
+
+    def __getattr__(self, name):
+        # http.server looks up do_<METHOD>: every method is ours to answer, so that the API
+        # key is checked first and a known path answers 405 with Allow, whatever the method.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def _handle(self):
+        headers = {}
+        self._body_read = False
+        try:
+            split = urllib.parse.urlsplit(self.path)
+            self._check_origin()
+            self._check_api_key(split.path)
+            handler, path_arg = find_route(self.command, split.path)
+            body = self._read_body()
+            self._input.deadline = None  # a long-poll may now wait in peace
+            poll = LongPoll(self.connection)
+            reply = handler(self.app, Request(split.query, body, path_arg, poll, self.headers))
+            status, payload, headers = reply.status, reply.body, dict(reply.headers)
+            if poll.yielded:  # answered early to free its place: ask again in a second
+                headers = dict(headers, **{"Retry-After": "1"})
+                self.close_connection = True
+        except ApiError as exc:
+            status, payload, headers = exc.status, exc.body, exc.headers
+        except sqlite3.Error as exc:
+            locked = is_database_busy(exc)
+            status, payload = (503 if locked else 500), {
+                "error": describe_database_error(exc) + ("; try again" if locked else "")}
+        except Exception:
+            log("internal error answering %s %s:\n%s"
+                % (self.command, escape_controls(self.path[:200]), traceback.format_exc()))
+            status, payload = 500, {"error": "Internal error; the releaser's log has details"}
+        self._send(status, payload, headers)
+
+    def _check_origin(self) -> None:
+        """Browsers send Basic credentials by themselves, so a form on another site could
+        use them: a POST or DELETE that a page of another origin sent is refused, whatever
+        its credentials (and with no key at all). Clients that send no Origin (curl,
+        pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
+        origin = self.headers.get("Origin")
+        if self.command not in ("POST", "DELETE") or origin is None:
+            return
+        if not any(same_site(origin, allowed) for allowed in (
+                "//" + (self.headers.get("Host") or ""), self.app.config.public_url or "")):
+            raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
+                           % escape_controls(origin[:100]))
+
+    def _check_api_key(self, path: str) -> None:
+        key = self.app.config.api_key
+        if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
+            return
+        given = self.headers.get("X-API-Key")
+        authorization = self.headers.get("Authorization", "")
+        if given is None and authorization[:7].lower() == "bearer ":
+            given = authorization[7:].strip()
+        elif given is None and authorization[:6].lower() == "basic ":
+            given = basic_password(authorization[6:])  # a browser: the key is the password
+        # Constant time, and over the key's length whatever was sent, so that the time
+        # taken tells nothing of the key's bytes or its length.
+        expected = key.encode()
+        actual = (given or "").encode("utf-8", "surrogateescape")
+        same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
+        if given is None or not same or len(actual) != len(expected):
+            # A browser opening the page gets a login prompt (any user, the key as the
+            # password); API clients the Bearer challenge.
+            challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
+            raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
+                                "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
+                                "the key as the password)",
+                           headers={"WWW-Authenticate": challenge})
+
+    def _read_body(self) -> bytes:
+        """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            raise ApiError(411, "Chunked request bodies are not supported; send "
+                                "Content-Length")
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            self._body_read = True
+            return b""
+        if len(lengths) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
+            self.close_connection = True
+            raise ApiError(400, "Content-Length must be one whole number")
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise ApiError(413, "The request body is larger than %d bytes" % MAX_BODY_BYTES)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the client went away
+            body = b""
+        self._body_read = True
+        if len(body) != length:
+            self.close_connection = True
+            if self._input.timed_out:
+                raise ApiError(408, TOO_SLOW)
+            raise ApiError(400, "The request body ended before Content-Length bytes")
+        return body
+
+    def _send(self, status: int, payload, headers: Dict[str, str]) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload).encode()
+            headers = dict({"Content-Type": "application/json"}, **headers)
+        if not getattr(self, "_body_read", True) and (
+                self.headers.get("Content-Length", "0").strip() not in ("0", "")
+                or "Transfer-Encoding" in self.headers):
+            self.close_connection = True  # the body is left unread: the stream is unusable
+        lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
+                 "Server: " + self.server_version,
+                 "Date: " + self.date_time_string(),
+                 "Content-Length: %d" % len(payload),
+                 "X-Content-Type-Options: nosniff"]  # output is untrusted: never sniffed
+        lines += ["%s: %s" % item for item in headers.items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.connection.settimeout(self.timeout)  # reads may have left a shorter one
+        self.wfile.write(head if self.command == "HEAD" else head + payload)
+        if status >= 500 or self.command in ("POST", "DELETE"):
+            # Status polls come many times a second: logging them would bury the releases.
+            self.log_request(status)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, huge headers, unknown method), as JSON."""
+        self.close_connection = True
+        if not hasattr(self, "headers"):
+            self.headers = http.client.HTTPMessage()
+        text = {HTTPStatus.NOT_IMPLEMENTED: "Method not supported",
+                HTTPStatus.REQUEST_URI_TOO_LONG: "The request line is too long",
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "The request headers are too large",
+                }.get(code, message or HTTPStatus(code).phrase)
+        try:
+            self._send(code, {"error": text}, {})
+        except OSError:
+            pass
+
+    def log_message(self, format, *args):
+        log("%s %s" % (self.address_string(), escape_controls(format % args)))
+
+
+class HTTPServer(http.server.ThreadingHTTPServer):
+    """The threading server, bounded: at most MAX_CONNECTIONS open connections (one thread
+    each); past that a new connection gets a short 503 and is closed at once."""
+
+    MAX_CONNECTIONS = 512
+    LONG_POLL_PLACES = MAX_CONNECTIONS * 3 // 4  # past this, the oldest long-polls yield
+    request_queue_size = 128  # the listen backlog: socketserver's 5 stalls bursts in SYN retries
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address, family, app: "Application"):
+        self.address_family = family
+        self.app = app
+        self._connections = 0
+        self._connections_lock = threading.Lock()
+        super().__init__(address, RequestHandler, bind_and_activate=False)
+        if family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def server_bind(self):
+        # Skip HTTPServer.server_bind's getfqdn(): a reverse DNS lookup can stall start-up.
+        socketserver_bind = http.server.socketserver.TCPServer.server_bind
+        socketserver_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            full = self._connections >= self.MAX_CONNECTIONS
+            if not full:
+                self._connections += 1
+            crowd = self._connections - self.LONG_POLL_PLACES
+        if crowd > 0:
+            self.app.long_polls.yield_oldest(crowd)
+        if full:
+            try:
+                request.setblocking(False)
+                body = b'{"error": "Too many connections; try again shortly"}'
+                request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                             b"application/json\r\nConnection: close\r\nContent-Length: %d"
+                             b"\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections -= 1
+
+    def handle_error(self, request, client_address):
+        log("connection from %s failed: %s" % (client_address[0], sys.exc_info()[1]))
+
+
+# --- Application -----------------------------------------------------------------------------
+
+
+class Application:
+    """The running service: owns the store, the worker and the HTTP server.
+
+    start(): lock the database, open it (schema and upgrades), settle attempts a crash
+    interrupted (stopping their leftover processes), delete leftover trees, clean old
+    records, start the worker, listen, then log one line.
+    shutdown() follows SIGTERM's: refuse new attempts, answer long-polls, give the running
+    release its grace, stop it, close the port.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.stopping = threading.Event()
+        self.long_polls = LongPolls(self.wake_long_polls)
+        self.events = AttemptEvents()
+        self.events.add(log_attempt_end)
+        self.release_metrics = ReleaseMetrics()
+        self.events.add(self.release_metrics.observe)
+        self.store: Optional[Store] = None
+        self.workspace: Optional[Workspace] = None
+        self.notifier: Optional[Notifier] = None
+        self.worker: Optional[Worker] = None
+        self.server: Optional[HTTPServer] = None
+        self._lock_file = None
+        self._threads: List[threading.Thread] = []
+
+    # -- start
+
+    def start(self) -> None:
+        config = self.config
+        self._take_database_lock()
+        stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
+        if stopped:
+            log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
+        self.store = Store(config.db_path, self.events)
+        self.notifier = Notifier(config, self.store)
+        self.store.outbox = self.notifier.outbox_rows
+        self.events.add(self.notifier.wake)
+        if config.run_as is not None:
+            restrict_database_files(config.db_path)
+        self.workspace = workspace = Workspace(config)
+        workspace.check_writable()
+        self._settle_interrupted_attempts()
+        workspace.remove_leftover_trees()
+        self.clean_old_records()
+        workspace.start()
+        self.events.start()
+        self.notifier.start()
+        self.worker = Worker(config, self.store, workspace)
+        self.worker.start()
+        try:
+            self.server = self._listen()
+        except StartupError:
+            self.worker.stop_taking_work()  # leave whatever it claimed to the next start
+            self.worker.hurry()
+            self.worker.thread.join()
+            raise
+        for target, name in ((self.server.serve_forever, "http"),
+                             (self._clean_daily, "daily-cleanup")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        host, port = self.server.server_address[:2]
+        log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
+            "timeout %s, git depth %s, API key %s)" % (
+                "[%s]" % host if ":" in host else host, port, config.public_git_url,
+                config.db_path, config.work_dir, human_duration(config.release_timeout_ms),
+                config.git_depth or "full", "required" if config.api_key else "not required"))
+        if config.api_key is None and not is_loopback(host):
+            log("WARNING: listening beyond loopback without an API key "
+                "(RELEASER_INSECURE_NO_AUTH=1): anyone who can reach this port can run releases")
+        if config.on_railway and not config.railway_volume:
+            log("WARNING: on Railway without a volume: the release history and the queue will "
+                "be lost on every redeploy; attach a volume to this service")
+
+    def _take_database_lock(self) -> None:
+        folder = os.path.dirname(self.config.db_path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._lock_file = open(self.config.db_path + ".lock", "a")
+        except OSError as exc:
+            raise StartupError("cannot use the database folder %s: %s"
+                               % (folder, exc.strerror))
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StartupError("another releaser is using the database %s (it holds %s.lock); "
+                               "stop it or set SQLITE_DB_PATH" % (self.config.db_path,
+                                                                  self.config.db_path))
+
+    def _settle_interrupted_attempts(self) -> None:
+        """An attempt left running by a crash: stop its processes, then fail it if its
+        command had started, or put it back at the head of the queue if not."""
+        release = self.store.running_release()
+        if release is None:
+            return
+        if release.marker is None:
+            self.store.requeue_at_head(release.id)
+            log("release %s was interrupted before its command started; queued again"
+                % release.sha)
+            return
+        stopped = stop_attempt(None, release.marker, self.config.kill_grace_ms / 1000)
+        self.store.end_attempt(
+            release.id, Status.FAILED,
+            error="interrupted: the releaser stopped while the release command was running")
+        log("release %s was interrupted by a stop of the releaser; marked failed (%d leftover "
+            "processes stopped)" % (release.sha, stopped))
+
+    def clean_old_records(self) -> None:
+        deleted = self.store.delete_finished_before(
+            now_ms() - self.config.cleanup_days * 86400000)
+        if deleted:
+            log("deleted %d release records older than %d days"
+                % (deleted, self.config.cleanup_days))
+
+    def _clean_daily(self) -> None:
+        while not self.stopping.wait(86400):
+            try:
+                self.clean_old_records()
+            except sqlite3.Error as exc:
+                log("daily cleanup failed: %s" % describe_database_error(exc))
+
+    def _listen(self) -> HTTPServer:
+        port = self.config.port
+        host = self.config.host
+        candidates = [(host, None)] if host else \
+            [("::", socket.AF_INET6), ("0.0.0.0", socket.AF_INET)]
+        for i, (address, family) in enumerate(candidates):
+            try:
+                family = family or _address_family(address)
+                return HTTPServer((address.strip("[]"), port), family, self)
+            except OSError as exc:
+                ipv6_missing = exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
+                if i + 1 < len(candidates) and ipv6_missing:
+                    continue
+                raise StartupError("cannot listen on %s port %d: %s"
+                                   % (address, port, exc.strerror or exc))
+        raise AssertionError("unreachable")
+
+    # -- cancelling
+
+    def cancel_release(self, sha: str) -> Decision:
+        """Cancel the commit's queued attempt, or stop its running one and answer once it is
+        final: `cancelled`, or its own outcome if the command ended before the stop took
+        effect (outcome "not_queued" with that state)."""
+        release = self.store.latest_release(sha)
+        if release is None:
+            return Decision("not_found")
+        if release.status == Status.QUEUED:
+            if self.store.end_attempt(release.id, Status.CANCELLED, error="cancelled",
+                                      from_status=Status.QUEUED):
+                return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
+            release = self.store.release_by_id(release.id)  # it started meanwhile
+        if release.status != Status.RUNNING:
+            return Decision("not_queued", release.status)
+        self.worker.cancel(release.id)
+        final = self.wait_until_final(release, self.config.kill_grace_ms / 1000 + 60,
+                                      LongPoll(None))
+        if final is None or not final.is_final:
+            return Decision("shutting_down", Status.RUNNING)
+        if final.status == Status.CANCELLED and final.error == CANCELLED_WHILE_RUNNING:
+            return Decision("cancelled", final.status, previous_state=Status.RUNNING)
+        return Decision("not_queued", final.status)
+
+    # -- waiting for news (long-polls)
+
+    def wait_until_final(self, release: Release, seconds: float,
+                         poll: "LongPoll") -> Optional[Release]:
+        """The attempt once it is final, or as it is after `seconds`, or at once when the
+        service begins to stop or the long-poll must yield. None if its record vanished."""
+        deadline = time.monotonic() + seconds
+        give_up = self._give_up(poll)
+        with self.long_polls.holding(poll):
+            while True:
+                seen = self.store.version
+                current = self.store.release_by_id(release.id)
+                remaining = deadline - time.monotonic()
+                if current is None or current.is_final or remaining <= 0 or give_up():
+                    return current
+                self.store.wait_for_change(seen, remaining, give_up)
+
+    def read_output(self, release: Release, offset: int, wait: float,
+                    poll: "LongPoll") -> Optional["Output"]:
+        """An attempt's output after `offset`; with `wait`, as soon as there are new bytes
+        or the attempt is final.
+
+        The running attempt is read from memory (the worker's LiveOutput), others from the
+        database. None if the attempt's record vanished.
+        """
+        deadline = time.monotonic() + wait
+        give_up = self._give_up(poll)
+        with self.long_polls.holding(poll):
+            return self._read_output(release, offset, deadline, give_up)
+
+    def _read_output(self, release: Release, offset: int, deadline: float, give_up):
+        while True:
+            seen = self.store.version
+            live = self.worker.live
+            if live is not None and live.release_id == release.id:
+                kept = live.read_after(offset, deadline, give_up)
+                if kept is not None:
+                    return _output_after(Status.RUNNING, kept[0], kept[1], offset)
+                # It ended meanwhile: its record already holds the final state and output.
+            row = self.store.release_output(release.id)
+            if row is None:
+                return None
+            status, tail, total = row
+            remaining = deadline - time.monotonic()
+            if total > offset or status in Status.FINAL or remaining <= 0 or give_up():
+                return _output_after(status, tail, total, offset)
+            self.store.wait_for_change(seen, remaining, give_up)
+
+    def _give_up(self, poll: "LongPoll") -> Callable[[], bool]:
+        """When a long-poll answers early: the service stops, or the poll yields its place
+        (connections run short) or lost its client."""
+        return lambda: self.stopping.is_set() or poll.must_end()
+
+    def wake_long_polls(self) -> None:
+        """Make every waiting long-poll ask again whether it must end (see LongPolls)."""
+        self.store.wake_waiters(changed=False)
+        live = self.worker.live
+        if live is not None:
+            live.wake()
+
+    # -- stop
+
+    def shutdown(self, grace_s: float, hurry: threading.Event) -> None:
+        """Stop as SIGTERM asks: see the class docstring. `hurry` (a second signal) skips
+        what is left of the grace."""
+        self.stopping.set()
+        self.store.wake_waiters()
+        live = self.worker.live
+        if live is not None:
+            live.wake()
+        self.worker.stop_taking_work()
+        running = self.worker.live is not None
+        if running:
+            log("shutting down: the running release has %s to finish" % human_duration(
+                int(grace_s * 1000)))
+        deadline = time.monotonic() + grace_s
+        while self.worker.is_alive() and not hurry.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.worker.thread.join(min(remaining, 0.1))
+        self.worker.hurry()
+        self.worker.thread.join()
+        self.workspace.stop(1.0)
+        stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
+        self.events.stop()
+        self.notifier.stop()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self._threads:  # http (ended by shutdown), daily-cleanup (stopping)
+            thread.join(1.0)
+        self.store.close()
+        log("stopped")
+
+
+class ReleaseMetrics:
+    """Prometheus figures since this process started (counters never go down, whatever
+    cleanup deletes): an AttemptEvents listener counts each attempt that ends, by state,
+    and its duration; the gauges are read from the database at each scrape."""
+
+    BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ended = {state: 0 for state in Status.FINAL}
+        self._last_ended_s: Dict[str, float] = {}
+        self._buckets = [0] * len(self.BUCKETS_S)
+        self._durations = 0
+        self._duration_sum_s = 0.0
+
+    def observe(self, event: str, release: Release) -> None:
+        if event != "ended":
+            return
+        with self._lock:
+            self._ended[release.status] += 1
+            self._last_ended_s[release.status] = release.ended_at / 1000
+            if release.duration_ms is not None:
+                seconds = release.duration_ms / 1000
+                self._durations += 1
+                self._duration_sum_s += seconds
+                for i, bound in enumerate(self.BUCKETS_S):
+                    if seconds <= bound:
+                        self._buckets[i] += 1
+
+    def exposition(self, running: bool, queue_length: int) -> str:
+        """The text exposition format (version 0.0.4)."""
+        with self._lock:
+            ended, last = dict(self._ended), dict(self._last_ended_s)
+            buckets, count, total = list(self._buckets), self._durations, self._duration_sum_s
+        lines = []
+
+        def family(name, kind, text, samples):
+            # A sample's `labels` may start with the name's suffix (a histogram's _bucket).
+            lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
+            lines.extend("%s%s %s" % (name, labels, _number(value))
+                         for labels, value in samples)
+
+        family("releaser_releases_total", "counter",
+               "Release attempts that reached a final state since the releaser started.",
+               [('{state="%s"}' % state, ended[state]) for state in Status.FINAL])
+        family("releaser_release_duration_seconds", "histogram",
+               "Time from an attempt's start (git included) to its end.",
+               [('_bucket{le="%s"}' % _number(bound), buckets[i])
+                for i, bound in enumerate(self.BUCKETS_S)]
+               + [('_bucket{le="+Inf"}', count), ("_sum", total), ("_count", count)])
+        family("releaser_queue_length", "gauge", "Attempts waiting in the queue.",
+               [("", queue_length)])
+        family("releaser_release_running", "gauge", "1 while a release runs, else 0.",
+               [("", int(running))])
+        family("releaser_last_release_timestamp_seconds", "gauge",
+               "When the last attempt that ended in each state ended (since the start).",
+               [('{state="%s"}' % state, last[state]) for state in Status.FINAL
+                if state in last])
+        family("releaser_build_info", "gauge", "The releaser's version.",
+               [('{version="%s",python="%s"}' % (__version__, sys.version.split()[0]), 1)])
+        return "\n".join(lines) + "\n"
+
+
+def _number(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def log_attempt_end(event: str, release: Release) -> None:
+    """The log line of every attempt's end (an AttemptEvents listener)."""
+    if event == "ended":
+        why = "" if release.error is None else " (%s)" % release.error
+        if release.skipped_base:
+            why = " (skipped: no change in the watched paths since %s)" % release.skipped_base
+        log("release %s attempt %d ended: %s%s" % (release.sha, release.attempt,
+                                                   release.status, why))
+
+
+class Output(NamedTuple):
+    """A piece of an attempt's output, as GET /release/logs answers it."""
+
+    state: str
+    data: bytes  # the kept bytes after the asked position
+    start: int  # the first position still kept
+    total: int  # the next position: all output ever produced
+
+
+def _output_after(status: str, tail: bytes, total: int, offset: int) -> Output:
+    start = total - len(tail)
+    first = min(max(offset, start), total)
+    return Output(status, tail[first - start:], start, total)
+
+
+def _address_family(host: str) -> int:
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host.strip("[]")).version == 6 \
+            else socket.AF_INET
+    except ValueError:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return infos[0][0] if infos else socket.AF_INET
+
+
+# --- Command line ----------------------------------------------------------------------------
+#
+# `python3 releaser.py` (or `serve`) runs the service. The other subcommands are a client of a
+# running service, for operators where no curl is (the image, `railway ssh`): they take its
+# address from --url, RELEASER_URL, or PORT/HOST of the service's own variables, and its key
+# from RELEASER_API_KEY, and speak only the HTTP API.
+
+CLIENT_COMMANDS = ("status", "history", "show", "logs", "retry", "cancel", "cleanup")
+
+#: Exit statuses of the client subcommands (`logs --follow` exits like pre-deploy.sh).
+EXIT_OK, EXIT_RELEASE_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class ClientError(ReleaserError):
+    """A client subcommand cannot go on: the message for the operator, and the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    """The HTTP API of a running releaser, for the subcommands: JSON in, JSON out."""
+
+    def __init__(self, url: str, api_key: Optional[str], timeout: float = 90):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError("the releaser's URL must be http(s)://host[:port], not %r"
+                              % strip_credentials(url))
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def request(self, method: str, path: str, body=None):
+        """(status, headers, parsed JSON or raw bytes) of one request."""
+        if self._parts.scheme == "https":
+            conn = http.client.HTTPSConnection(self._parts.hostname, self._parts.port,
+                                               timeout=self._timeout)
+        else:
+            conn = http.client.HTTPConnection(self._parts.hostname, self._parts.port,
+                                              timeout=self._timeout)
+        headers = {"User-Agent": "releaser-cli/" + __version__}
+        if self._api_key:
+            headers["Authorization"] = "Bearer " + self._api_key
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
+                         headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError("cannot reach the releaser at %s: %s"
+                              % (strip_credentials(self.url), exc), EXIT_UNREACHABLE)
+        finally:
+            conn.close()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            try:
+                return resp.status, resp, json.loads(raw.decode("utf-8"))
+            except ValueError:
+                pass
+        return resp.status, resp, raw
+
+    def get_json(self, path: str) -> dict:
+        status, _, body = self.request("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise _answer_error(status, body)
+        return body
+
+    def resolve(self, sha: str) -> str:
+        """A full SHA from a unique prefix of at least 7 hex digits (asked of the history)."""
+        if SHA_RE.fullmatch(sha):
+            return sha.lower()
+        if not re.fullmatch(r"[0-9a-fA-F]{7,63}", sha):
+            raise ClientError("%r is not a commit SHA or a prefix of one (7 or more hex "
+                              "digits)" % sha[:80])
+        rows = self.get_json("/releases?limit=500&commit-prefix=" + sha)["releases"]
+        found = sorted({row["commitSha"] for row in rows})
+        if not found:
+            raise ClientError("no release of a commit starting with %s" % sha)
+        if len(found) > 1:
+            raise ClientError("%s is ambiguous: %s" % (sha, ", ".join(found)))
+        return found[0]
+
+
+def _answer_error(status: int, body) -> ClientError:
+    message = body.get("error") if isinstance(body, dict) else None
+    if message is None:
+        return ClientError("the answer (HTTP %d) is not the releaser's: is the URL right?"
+                           % status)
+    return ClientError("HTTP %d: %s" % (status, message),
+                       EXIT_UNREACHABLE if status >= 500 else EXIT_USAGE)
+
+
+def _when(iso: Optional[str]) -> str:
+    return iso.replace("T", " ")[:19] if iso else "-"
+
+
+def _took(ms: Optional[int]) -> str:
+    return human_duration(ms) if ms is not None else "-"
+
+
+def _history_line(row: dict) -> str:
+    outcome = row["error"] or ("exit %s" % row["exit_code"] if row["exit_code"] is not None
+                               else "")
+    asked = (" (asked by %s)" % ", ".join(row["requested_by"])) if row.get("requested_by") \
+        else ""
+    return "%s  #%-2d %-9s %s  %7s  %s%s" % (row["commitSha"][:12], row["attempt"],
+                                             row["state"], _when(row["created_at"]),
+                                             _took(row["duration_ms"]), outcome, asked)
+
+
+def command_status(client: Client, args) -> int:
+    queue_body = client.get_json("/queue")
+    recent = client.get_json("/releases?limit=%d" % args.n)
+    if args.json:
+        print(json.dumps({"queue": queue_body, "recent": recent}, indent=2))
+        return EXIT_OK
+    running = queue_body["running"]
+    print("running: %s" % ("nothing" if running is None else "%s attempt %d, since %s" % (
+        running["git_commit_sha"], running["attempt"], _when(running["started_at"]))))
+    print("queue: %s" % ("empty" if not queue_body["queue"] else ""))
+    for position, item in enumerate(queue_body["queue"], 1):
+        print("  %d. %s attempt %d, queued %s" % (position, item["git_commit_sha"],
+                                                  item["attempt"], _when(item["queued_at"])))
+    print("last attempts:")
+    for row in recent["releases"]:
+        print("  " + _history_line(row))
+    return EXIT_OK
+
+
+def command_history(client: Client, args) -> int:
+    query = "/releases?limit=%d" % args.n
+    if args.state:
+        query += "&state=" + urllib.parse.quote(args.state)
+    body = client.get_json(query)
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        for row in body["releases"]:
+            print(_history_line(row))
+    return EXIT_OK
+
+
+def command_show(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    body = client.get_json("/release?commit-sha=" + sha)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    details = body["details"]
+    print("commit   %s\nstate    %s (attempt %d)" % (sha, body["state"], details["attempt"]))
+    for label, key in (("created", "created_at"), ("started", "started_at"),
+                       ("ended", "ended_at")):
+        print("%-8s %s" % (label, _when(details[key])))
+    print("took     %s" % _took(details["duration_ms"]))
+    if details["queue_position"] is not None:
+        print("queued   position %d" % details["queue_position"])
+    if details["exit_code"] is not None:
+        print("exit     %d" % details["exit_code"])
+    if details["error"]:
+        print("error    %s" % details["error"])
+    print("output   %d bytes (releaser.py logs %s)" % (details["output_bytes"], sha[:12]))
+    return EXIT_OK
+
+
+def command_logs(client: Client, args) -> int:
+    """Print the output; with --follow, long-poll until the attempt is final, and exit 0 for
+    success, 1 for failed/timeout/cancelled, as pre-deploy.sh does."""
+    sha = client.resolve(args.sha)
+    attempt, offset, unreachable_since = args.attempt, 0, None
+    out = sys.stdout.buffer
+    while True:
+        query = "/release/logs?commit-sha=%s&offset=%d" % (sha, offset)
+        if attempt is not None:
+            query += "&attempt=%d" % attempt
+        if args.follow:
+            query += "&wait=30"
+        try:
+            status, resp, body = client.request("GET", query)
+        except ClientError as exc:
+            if not args.follow or exc.status != EXIT_UNREACHABLE:
+                raise
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > 600:
+                raise
+            time.sleep(2)  # a restart of the releaser: wait for it, as pre-deploy.sh does
+            continue
+        unreachable_since = None
+        state = resp.getheader("X-Release-State")
+        if status != 200 or state is None:
+            raise _answer_error(status, body)
+        out.write(body)
+        out.flush()
+        offset = int(resp.getheader("X-Log-Offset", offset))
+        attempt = int(resp.getheader("X-Release-Attempt", attempt or 1))
+        if not args.follow:
+            return EXIT_OK
+        if state in Status.FINAL:
+            summary = client.get_json("/release?commit-sha=" + sha)["details"]
+            print("[releaser] %s attempt %d ended: %s%s" % (
+                sha[:12], attempt, state, "" if not summary["error"] else " (%s)"
+                % summary["error"]), file=sys.stderr)
+            return EXIT_OK if state == Status.SUCCESS else EXIT_RELEASE_FAILED
+        retry_after = resp.getheader("Retry-After")
+        if retry_after and retry_after.isdigit():
+            time.sleep(min(int(retry_after), 10))
+
+
+def command_retry(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("POST", "/queue", {"commitSha": sha, "retry": True})
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status in (200, 202):
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cancel(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("DELETE", "/queue/" + sha)
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status == 200:
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cleanup(client: Client, args) -> int:
+    status, _, body = client.request("POST", "/cleanup",
+                                     {} if args.days is None else {"days": args.days})
+    if status != 200:
+        raise _answer_error(status, body)
+    print(json.dumps(body, indent=2) if args.json else "%s (%d deleted)"
+          % (body["message"], body["deleted"]))
+    return EXIT_OK
+
+
+def client_url(environ: Mapping[str, str], url: Optional[str]) -> str:
+    """--url, else RELEASER_URL, else the service's own address from PORT and HOST."""
+    url = url or environ.get("RELEASER_URL")
+    if url:
+        return url
+    host = environ.get("HOST") or "127.0.0.1"
+    if host in ("::", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    return "http://%s:%s" % (host, environ.get("PORT") or "8080")
+
+
+def run_client(argv: List[str], environ: Mapping[str, str]) -> int:
+    """A client subcommand (CLIENT_COMMANDS); its exit status."""
+    import argparse  # only here: the service itself need not load it
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="the releaser's URL (default RELEASER_URL, else "
+                                      "http://127.0.0.1:$PORT)")
+    common.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser = argparse.ArgumentParser(
+        prog="releaser.py", description="Ask a running releaser. Exit: 0 done, 1 the release "
+        "failed (logs --follow), 2 refused or bad usage, 3 releaser unreachable.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, text):
+        return commands.add_parser(name, help=text, parents=[common])
+
+    command("status", "what runs, the queue, the last attempts").add_argument(
+        "-n", type=int, default=5, help="how many recent attempts (5)")
+    history = command("history", "attempts, newest first")
+    history.add_argument("-n", type=int, default=20, help="how many (20, at most 500)")
+    history.add_argument("--state", choices=Status.ALL)
+    for name, text in (("show", "one commit's latest attempt"),
+                       ("retry", "run a failed, timed-out or cancelled commit again"),
+                       ("cancel", "cancel a queued attempt, or abort a running one")):
+        command(name, text).add_argument("sha", help="full SHA or a unique prefix (7+ hex "
+                                                     "digits)")
+    logs = command("logs", "a commit's output")
+    logs.add_argument("sha", help="full SHA or a unique prefix (7+ hex digits)")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="until the attempt ends; exit 0 success, 1 failed")
+    logs.add_argument("--attempt", type=int)
+    command("cleanup", "delete final attempts older than N days").add_argument(
+        "--days", type=int)
+    args = parser.parse_args(argv)
+    handlers = {"status": command_status, "history": command_history, "show": command_show,
+                "logs": command_logs, "retry": command_retry, "cancel": command_cancel,
+                "cleanup": command_cleanup}
+    try:
+        client = Client(client_url(environ, args.url), environ.get("RELEASER_API_KEY") or None)
+        return handlers[args.command](client, args)
+    except ClientError as exc:
+        print("releaser: %s" % exc, file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the service until SIGTERM or SIGINT, or a client subcommand. Exit status of the
+    service: 0 stopped cleanly; 2 could not start (a bad setting or argument, the database
+    held by another releaser, read-only or of unknown schema)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if argv and argv[0] == "--version":
+        print(__version__)
+        return 0
+    if argv and argv[0] in CLIENT_COMMANDS:
+        return run_client(argv, os.environ)
+    if argv and argv != ["serve"]:
+        print("releaser: unknown argument %r; run the service with no argument (or `serve`), "
+              "or one of: %s (--help lists them)" % (argv[0][:80], ", ".join(CLIENT_COMMANDS)),
+              file=sys.stderr)
+        return 2
+    environ = dict(os.environ)
+    try:
+        handed_over = take_handed_over_secrets(environ)
+        config = Config.from_env(environ)
+    except ConfigError as exc:
+        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
+        return 2
+    if not handed_over:
+        hand_over_secrets_and_reexec(environ, argv)
+    # Signals are only written to a socket here; the main thread reads them, so no work (and
+    # no lock) ever runs inside a signal handler.
+    signal_r, signal_w = socket.socketpair()
+    signal_w.setblocking(False)
+    signal.set_wakeup_fd(signal_w.fileno(), warn_on_full_buffer=False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    if not become_subreaper():
+        log("note: this system cannot adopt orphaned processes (prctl); a release's processes "
+            "that leave its process tree are found only by RELEASER_ATTEMPT_ID")
+    app = Application(config)
+    try:
+        app.start()
+    except (StartupError, sqlite3.Error, OSError) as exc:
+        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
+        return 2
+    hurry = threading.Event()
+    done = threading.Event()
+    stopper = None
+    while not done.is_set():
+        received = signal_r.recv(1)
+        if received == b"\0":
+            break
+        if stopper is None:
+            log("received %s: shutting down" % signal.Signals(received[0]).name)
+            grace = config.shutdown_grace_s()
+
+            def stop():
+                try:
+                    app.shutdown(grace, hurry)
+                finally:
+                    done.set()
+                    signal_w.send(b"\0")
+
+            stopper = threading.Thread(target=stop, name="shutdown")
+            stopper.start()
+        else:
+            log("second signal: stopping the running release now")
+            hurry.set()
+            app.worker.hurry()
+    stopper.join()
+    return 0
 
 
 # --- The web page ----------------------------------------------------------------------------
@@ -4289,1107 +5467,6 @@ dialog .log { max-height: 65vh; }
 def html_escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
-
-
-def find_route(method: str, path: str):
-    """(handler, path argument) for the request, or raise 404 / 405 with Allow."""
-    allowed = []
-    for (route_method, pattern), handler in ROUTES.items():
-        if pattern.endswith("/<sha>"):
-            prefix = pattern[:-len("<sha>")]
-            if not path.startswith(prefix):
-                continue
-            arg = path[len(prefix):]
-        elif path == pattern:
-            arg = ""
-        else:
-            continue
-        if route_method == method or (method == "HEAD" and route_method == "GET"):
-            return handler, arg
-        allowed.append(route_method)
-    if not allowed:
-        raise ApiError(404, "Not found: %s is not a route of this service" % path[:100])
-    if "GET" in allowed:
-        allowed.append("HEAD")
-    raise ApiError(405, "Method %s is not allowed on %s" % (method, path[:100]),
-                   headers={"Allow": ", ".join(sorted(allowed))})
-
-
-#: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
-_CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
-
-
-def same_site(origin: str, allowed: str) -> bool:
-    """Whether an Origin names the host and port of `allowed` (a URL, or //host[:port] from
-    a Host header, whose missing port stands for the scheme's default)."""
-    theirs, ours = urllib.parse.urlsplit(origin), urllib.parse.urlsplit(allowed)
-    try:
-        their_port = theirs.port or {"http": 80, "https": 443}.get(theirs.scheme)
-        our_port = ours.port or {"http": 80, "https": 443}.get(ours.scheme)
-    except ValueError:
-        return False
-    if not theirs.hostname or theirs.hostname != ours.hostname:
-        return False
-    return their_port == our_port or (our_port is None and their_port in (80, 443))
-
-
-def basic_password(encoded: str) -> Optional[str]:
-    """The password of HTTP Basic credentials (base64 of user:password), or None."""
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[2] if ":" in decoded else None
-
-
-def escape_controls(text: str) -> str:
-    """Text a request brought, safe for the log: no escape sequences, bells or line breaks
-    that could rewrite or fake log lines on a terminal."""
-    return text.translate(_CONTROLS)
-
-
-class _RequestReader(io.RawIOBase):
-    """A connection's input, with a deadline for the whole request (headers and body).
-
-    A per-read socket timeout cannot stop a client that sends one byte a second; here each
-    read may only wait until `deadline`, after which the input looks closed (`timed_out`
-    says why). Without a deadline (a request being answered) reads wait `idle_s`. Each
-    connection has its own, so the hot path takes no lock shared with other connections.
-    """
-
-    def __init__(self, sock: socket.socket, idle_s: float):
-        super().__init__()
-        self._sock = sock
-        self._idle_s = idle_s
-        self.deadline: Optional[float] = None
-        self.timed_out = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        wait = self._idle_s
-        if self.deadline is not None:
-            wait = min(wait, self.deadline - time.monotonic())
-        if wait <= 0:
-            self.timed_out = True
-            return 0
-        self._sock.settimeout(wait)
-        try:
-            return self._sock.recv_into(buffer)
-        except socket.timeout:
-            self.timed_out = True
-            return 0
-
-
-class _BoundedHeaderReader:
-    """The request's input while http.client reads the header lines: at most `limit` bytes
-    in all, then LineTooLong (which http.server answers 431). `complete` tells whether the
-    block ended with its empty line, not with the end of the input."""
-
-    def __init__(self, rfile, limit: int):
-        self._rfile = rfile
-        self._left = limit
-        self.complete = False
-
-    def readline(self, size: int = -1) -> bytes:
-        line = self._rfile.readline(self._left + 1 if size < 0 else min(size, self._left + 1))
-        self._left -= len(line)
-        if self._left < 0:
-            raise http.client.LineTooLong("request header block")
-        self.complete = line in (b"\r\n", b"\n")
-        return line
-
-
-class RequestHandler(http.server.BaseHTTPRequestHandler):
-    """Parses HTTP, checks the API key, routes, and writes every answer, errors as JSON.
-
-    Each answer goes out in one write (headers and body together) with TCP_NODELAY, so a
-    keep-alive client never waits on delayed acknowledgements.
-    """
-
-    protocol_version = "HTTP/1.1"
-    server_version = "Releaser/" + __version__
-    timeout = 30  # seconds a connection may stay silent while we read or write
-    app: "Application"
-
-    def setup(self):
-        super().setup()
-        self.app = self.server.app
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile.close()
-        self._input = _RequestReader(self.connection, self.timeout)
-        self.rfile = io.BufferedReader(self._input)
-
-    def handle_one_request(self):
-        # From the first byte of a request (or the wait for it on a kept-alive connection)
-        # to the end of its body; _handle lifts the deadline once the body is read.
-        self._input.deadline = time.monotonic() + self.app.config.request_timeout_ms / 1000
-        self._input.timed_out = False
-        try:
-            super().handle_one_request()
-        except OSError:
-            self.close_connection = True  # the client went away mid-request
-
-    def parse_request(self):
-        if not self.raw_requestline.endswith(b"\n"):  # before http.server judges a fragment
-            self.command, self.requestline = None, ""
-            return self._refuse_cut_short()
-        rfile = self.rfile
-        self.rfile = head = _BoundedHeaderReader(rfile, MAX_HEADER_BYTES)
-        try:
-            if not super().parse_request():
-                return False
-        finally:
-            self.rfile = rfile
-        # http.server would act on a request whose head the input cut short (the client
-        # went away, or ran out of time): a DELETE without its headers is still a DELETE.
-        if not head.complete:
-            return self._refuse_cut_short()
-        # http.client ends the header block at a line it cannot parse (no colon, a space
-        # before the colon) and folds continuation lines into the previous value, silently
-        # dropping what follows, Content-Length included: the body would then be read as a
-        # second request. Refuse such a request, and close the connection.
-        if self.headers.defects or any("\n" in value for value in self.headers.values()):
-            self.send_error(HTTPStatus.BAD_REQUEST, "The request headers are malformed")
-            return False
-        return True
-
-    def _refuse_cut_short(self) -> bool:
-        if self._input.timed_out:
-            self.send_error(HTTPStatus.REQUEST_TIMEOUT, TOO_SLOW)
-        else:
-            self.send_error(HTTPStatus.BAD_REQUEST, "The request ended inside its head")
-        return False
-
-    def __getattr__(self, name):
-        # http.server looks up do_<METHOD>: every method is ours to answer, so that the API
-        # key is checked first and a known path answers 405 with Allow, whatever the method.
-        if name.startswith("do_"):
-            return self._handle
-        raise AttributeError(name)
-
-    def _handle(self):
-        headers = {}
-        self._body_read = False
-        try:
-            split = urllib.parse.urlsplit(self.path)
-            self._check_origin()
-            self._check_api_key(split.path)
-            handler, path_arg = find_route(self.command, split.path)
-            body = self._read_body()
-            self._input.deadline = None  # a long-poll may now wait in peace
-            poll = LongPoll(self.connection)
-            reply = handler(self.app, Request(split.query, body, path_arg, poll, self.headers))
-            status, payload = reply[0], reply[1]
-            headers = reply[2] if len(reply) > 2 else {}
-            if poll.yielded:  # answered early to free its place: ask again in a second
-                headers = dict(headers, **{"Retry-After": "1"})
-                self.close_connection = True
-        except ApiError as exc:
-            status, payload, headers = exc.status, exc.body, exc.headers
-        except sqlite3.Error as exc:
-            locked = is_database_busy(exc)
-            status, payload = (503 if locked else 500), {
-                "error": describe_database_error(exc) + ("; try again" if locked else "")}
-        except Exception:
-            log("internal error answering %s %s:\n%s"
-                % (self.command, escape_controls(self.path[:200]), traceback.format_exc()))
-            status, payload = 500, {"error": "Internal error; the releaser's log has details"}
-        self._send(status, payload, headers)
-
-    def _check_origin(self) -> None:
-        """Browsers send Basic credentials by themselves, so a form on another site could
-        use them: a POST or DELETE that a page of another origin sent is refused, whatever
-        its credentials (and with no key at all). Clients that send no Origin (curl,
-        pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
-        origin = self.headers.get("Origin")
-        if self.command not in ("POST", "DELETE") or origin is None:
-            return
-        if not any(same_site(origin, allowed) for allowed in (
-                "//" + (self.headers.get("Host") or ""), self.app.config.public_url or "")):
-            raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
-                           % escape_controls(origin[:100]))
-
-    def _check_api_key(self, path: str) -> None:
-        key = self.app.config.api_key
-        if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
-            return
-        given = self.headers.get("X-API-Key")
-        authorization = self.headers.get("Authorization", "")
-        if given is None and authorization[:7].lower() == "bearer ":
-            given = authorization[7:].strip()
-        elif given is None and authorization[:6].lower() == "basic ":
-            given = basic_password(authorization[6:])  # a browser: the key is the password
-        # Constant time, and over the key's length whatever was sent, so that the time
-        # taken tells nothing of the key's bytes or its length.
-        expected = key.encode()
-        actual = (given or "").encode("utf-8", "surrogateescape")
-        same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
-        if given is None or not same or len(actual) != len(expected):
-            # A browser opening the page gets a login prompt (any user, the key as the
-            # password); API clients the Bearer challenge.
-            challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
-            raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
-                                "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
-                                "the key as the password)",
-                           headers={"WWW-Authenticate": challenge})
-
-    def _read_body(self) -> bytes:
-        """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
-        if self.headers.get("Transfer-Encoding") is not None:
-            self.close_connection = True
-            raise ApiError(411, "Chunked request bodies are not supported; send "
-                                "Content-Length")
-        lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
-            self._body_read = True
-            return b""
-        if len(lengths) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
-            self.close_connection = True
-            raise ApiError(400, "Content-Length must be one whole number")
-        length = int(lengths[0])
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise ApiError(413, "The request body is larger than %d bytes" % MAX_BODY_BYTES)
-        try:
-            body = self.rfile.read(length)
-        except OSError:  # the client went away
-            body = b""
-        self._body_read = True
-        if len(body) != length:
-            self.close_connection = True
-            if self._input.timed_out:
-                raise ApiError(408, TOO_SLOW)
-            raise ApiError(400, "The request body ended before Content-Length bytes")
-        return body
-
-    def _send(self, status: int, payload, headers: Dict[str, str]) -> None:
-        if isinstance(payload, dict):
-            payload = json.dumps(payload).encode()
-            headers = dict({"Content-Type": "application/json"}, **headers)
-        if not getattr(self, "_body_read", True) and (
-                self.headers.get("Content-Length", "0").strip() not in ("0", "")
-                or "Transfer-Encoding" in self.headers):
-            self.close_connection = True  # the body is left unread: the stream is unusable
-        lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
-                 "Server: " + self.server_version,
-                 "Date: " + self.date_time_string(),
-                 "Content-Length: %d" % len(payload),
-                 "X-Content-Type-Options: nosniff"]  # output is untrusted: never sniffed
-        lines += ["%s: %s" % item for item in headers.items()]
-        if self.close_connection:
-            lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.connection.settimeout(self.timeout)  # reads may have left a shorter one
-        self.wfile.write(head if self.command == "HEAD" else head + payload)
-        if status >= 500 or self.command in ("POST", "DELETE"):
-            # Status polls come many times a second: logging them would bury the releases.
-            self.log_request(status)
-
-    def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (bad request line, huge headers, unknown method), as JSON."""
-        self.close_connection = True
-        if not hasattr(self, "headers"):
-            self.headers = http.client.HTTPMessage()
-        text = {HTTPStatus.NOT_IMPLEMENTED: "Method not supported",
-                HTTPStatus.REQUEST_URI_TOO_LONG: "The request line is too long",
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "The request headers are too large",
-                }.get(code, message or HTTPStatus(code).phrase)
-        try:
-            self._send(code, {"error": text}, {})
-        except OSError:
-            pass
-
-    def log_message(self, format, *args):
-        log("%s %s" % (self.address_string(), escape_controls(format % args)))
-
-
-class HTTPServer(http.server.ThreadingHTTPServer):
-    """The threading server, bounded: at most MAX_CONNECTIONS open connections (one thread
-    each); past that a new connection gets a short 503 and is closed at once."""
-
-    MAX_CONNECTIONS = 512
-    LONG_POLL_PLACES = MAX_CONNECTIONS * 3 // 4  # past this, the oldest long-polls yield
-    request_queue_size = 128  # the listen backlog: socketserver's 5 stalls bursts in SYN retries
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address, family, app: "Application"):
-        self.address_family = family
-        self.app = app
-        self._connections = 0
-        self._connections_lock = threading.Lock()
-        super().__init__(address, RequestHandler, bind_and_activate=False)
-        if family == socket.AF_INET6:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        try:
-            self.server_bind()
-            self.server_activate()
-        except BaseException:
-            self.server_close()
-            raise
-
-    def server_bind(self):
-        # Skip HTTPServer.server_bind's getfqdn(): a reverse DNS lookup can stall start-up.
-        socketserver_bind = http.server.socketserver.TCPServer.server_bind
-        socketserver_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def process_request(self, request, client_address):
-        with self._connections_lock:
-            full = self._connections >= self.MAX_CONNECTIONS
-            if not full:
-                self._connections += 1
-            crowd = self._connections - self.LONG_POLL_PLACES
-        if crowd > 0:
-            self.app.long_polls.yield_oldest(crowd)
-        if full:
-            try:
-                request.setblocking(False)
-                body = b'{"error": "Too many connections; try again shortly"}'
-                request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                             b"application/json\r\nConnection: close\r\nContent-Length: %d"
-                             b"\r\n\r\n%s" % (len(body), body))
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._connections_lock:
-                self._connections -= 1
-
-    def handle_error(self, request, client_address):
-        log("connection from %s failed: %s" % (client_address[0], sys.exc_info()[1]))
-
-
-# --- Application -----------------------------------------------------------------------------
-
-
-class Application:
-    """The running service: owns the store, the worker and the HTTP server.
-
-    start(): lock the database, open it (schema and upgrades), settle attempts a crash
-    interrupted (stopping their leftover processes), delete leftover trees, clean old
-    records, start the worker, listen, then log one line.
-    shutdown() follows SIGTERM's: refuse new attempts, answer long-polls, give the running
-    release its grace, stop it, close the port.
-    """
-
-    def __init__(self, config: Config):
-        self.config = config
-        self.stopping = threading.Event()
-        self.long_polls = LongPolls(self.wake_long_polls)
-        self.events = AttemptEvents()
-        self.events.add(log_attempt_end)
-        self.release_metrics = ReleaseMetrics()
-        self.events.add(self.release_metrics.observe)
-        self.store: Optional[Store] = None
-        self.workspace: Optional[Workspace] = None
-        self.notifier: Optional[Notifier] = None
-        self.worker: Optional[Worker] = None
-        self.server: Optional[HTTPServer] = None
-        self._lock_file = None
-        self._threads: List[threading.Thread] = []
-
-    # -- start
-
-    def start(self) -> None:
-        config = self.config
-        self._take_database_lock()
-        stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
-        if stopped:
-            log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
-        self.store = Store(config.db_path, self.events)
-        self.notifier = Notifier(config, self.store)
-        self.store.outbox = self.notifier.outbox_rows
-        self.events.add(self.notifier.wake)
-        if config.run_as is not None:
-            restrict_database_files(config.db_path)
-        self.workspace = workspace = Workspace(config)
-        workspace.check_writable()
-        self._settle_interrupted_attempts()
-        workspace.remove_leftover_trees()
-        self.clean_old_records()
-        self.events.start()
-        self.notifier.start()
-        self.worker = Worker(config, self.store, workspace)
-        self.worker.start()
-        try:
-            self.server = self._listen()
-        except StartupError:
-            self.worker.stop_taking_work()  # leave whatever it claimed to the next start
-            self.worker.hurry()
-            self.worker.thread.join()
-            raise
-        for target, name in ((self.server.serve_forever, "http"),
-                             (self._clean_daily, "daily-cleanup")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        host, port = self.server.server_address[:2]
-        log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
-            "timeout %s, git depth %s, API key %s)" % (
-                "[%s]" % host if ":" in host else host, port, config.public_git_url,
-                config.db_path, config.work_dir, human_duration(config.release_timeout_ms),
-                config.git_depth or "full", "required" if config.api_key else "not required"))
-        if config.api_key is None and not is_loopback(host):
-            log("WARNING: listening beyond loopback without an API key "
-                "(RELEASER_INSECURE_NO_AUTH=1): anyone who can reach this port can run releases")
-        if config.on_railway and not config.railway_volume:
-            log("WARNING: on Railway without a volume: the release history and the queue will "
-                "be lost on every redeploy; attach a volume to this service")
-
-    def _take_database_lock(self) -> None:
-        folder = os.path.dirname(self.config.db_path)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            self._lock_file = open(self.config.db_path + ".lock", "a")
-        except OSError as exc:
-            raise StartupError("cannot use the database folder %s: %s"
-                               % (folder, exc.strerror))
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise StartupError("another releaser is using the database %s (it holds %s.lock); "
-                               "stop it or set SQLITE_DB_PATH" % (self.config.db_path,
-                                                                  self.config.db_path))
-
-    def _settle_interrupted_attempts(self) -> None:
-        """An attempt left running by a crash: stop its processes, then fail it if its
-        command had started, or put it back at the head of the queue if not."""
-        release = self.store.running_release()
-        if release is None:
-            return
-        if release.marker is None:
-            self.store.requeue_at_head(release.id)
-            log("release %s was interrupted before its command started; queued again"
-                % release.sha)
-            return
-        stopped = stop_attempt(None, release.marker, self.config.kill_grace_ms / 1000)
-        self.store.end_attempt(
-            release.id, Status.FAILED,
-            error="interrupted: the releaser stopped while the release command was running")
-        log("release %s was interrupted by a stop of the releaser; marked failed (%d leftover "
-            "processes stopped)" % (release.sha, stopped))
-
-    def clean_old_records(self) -> None:
-        deleted = self.store.delete_finished_before(
-            now_ms() - self.config.cleanup_days * 86400000)
-        if deleted:
-            log("deleted %d release records older than %d days"
-                % (deleted, self.config.cleanup_days))
-
-    def _clean_daily(self) -> None:
-        while not self.stopping.wait(86400):
-            try:
-                self.clean_old_records()
-            except sqlite3.Error as exc:
-                log("daily cleanup failed: %s" % describe_database_error(exc))
-
-    def _listen(self) -> HTTPServer:
-        port = self.config.port
-        host = self.config.host
-        candidates = [(host, None)] if host else \
-            [("::", socket.AF_INET6), ("0.0.0.0", socket.AF_INET)]
-        for i, (address, family) in enumerate(candidates):
-            try:
-                family = family or _address_family(address)
-                return HTTPServer((address.strip("[]"), port), family, self)
-            except OSError as exc:
-                ipv6_missing = exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
-                if i + 1 < len(candidates) and ipv6_missing:
-                    continue
-                raise StartupError("cannot listen on %s port %d: %s"
-                                   % (address, port, exc.strerror or exc))
-        raise AssertionError("unreachable")
-
-    # -- cancelling
-
-    def cancel_release(self, sha: str) -> Decision:
-        """Cancel the commit's queued attempt, or stop its running one and answer once it is
-        final: `cancelled`, or its own outcome if the command ended before the stop took
-        effect (outcome "not_queued" with that state)."""
-        release = self.store.latest_release(sha)
-        if release is None:
-            return Decision("not_found")
-        if release.status == Status.QUEUED:
-            if self.store.end_attempt(release.id, Status.CANCELLED, error="cancelled",
-                                      from_status=Status.QUEUED):
-                return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
-            release = self.store.release_by_id(release.id)  # it started meanwhile
-        if release.status != Status.RUNNING:
-            return Decision("not_queued", release.status)
-        self.worker.cancel(release.id)
-        final = self.wait_until_final(release, self.config.kill_grace_ms / 1000 + 60,
-                                      LongPoll(None))
-        if final is None or not final.is_final:
-            return Decision("shutting_down", Status.RUNNING)
-        if final.status == Status.CANCELLED and final.error == CANCELLED_WHILE_RUNNING:
-            return Decision("cancelled", final.status, previous_state=Status.RUNNING)
-        return Decision("not_queued", final.status)
-
-    # -- waiting for news (long-polls)
-
-    def wait_until_final(self, release: Release, seconds: float,
-                         poll: "LongPoll") -> Optional[Release]:
-        """The attempt once it is final, or as it is after `seconds`, or at once when the
-        service begins to stop or the long-poll must yield. None if its record vanished."""
-        deadline = time.monotonic() + seconds
-        give_up = self._give_up(poll)
-        with self.long_polls.holding(poll):
-            while True:
-                seen = self.store.version
-                current = self.store.release_by_id(release.id)
-                remaining = deadline - time.monotonic()
-                if current is None or current.is_final or remaining <= 0 or give_up():
-                    return current
-                self.store.wait_for_change(seen, remaining, give_up)
-
-    def read_output(self, release: Release, offset: int, wait: float, poll: "LongPoll"):
-        """(state, bytes after `offset`, first kept position, next position) of an attempt's
-        output; with `wait`, as soon as there are new bytes or the attempt is final.
-
-        The running attempt is read from memory (the worker's LiveOutput), others from the
-        database. None if the attempt's record vanished.
-        """
-        deadline = time.monotonic() + wait
-        give_up = self._give_up(poll)
-        with self.long_polls.holding(poll):
-            return self._read_output(release, offset, deadline, give_up)
-
-    def _read_output(self, release: Release, offset: int, deadline: float, give_up):
-        while True:
-            seen = self.store.version
-            live = self.worker.live
-            if live is not None and live.release_id == release.id:
-                kept = live.read_after(offset, deadline, give_up)
-                if kept is not None:
-                    return _output_after(Status.RUNNING, kept[0], kept[1], offset)
-                # It ended meanwhile: its record already holds the final state and output.
-            row = self.store.release_output(release.id)
-            if row is None:
-                return None
-            status, tail, total = row
-            remaining = deadline - time.monotonic()
-            if total > offset or status in Status.FINAL or remaining <= 0 or give_up():
-                return _output_after(status, tail, total, offset)
-            self.store.wait_for_change(seen, remaining, give_up)
-
-    def _give_up(self, poll: "LongPoll") -> Callable[[], bool]:
-        """When a long-poll answers early: the service stops, or the poll yields its place
-        (connections run short) or lost its client."""
-        return lambda: self.stopping.is_set() or poll.must_end()
-
-    def wake_long_polls(self) -> None:
-        """Make every waiting long-poll ask again whether it must end (see LongPolls)."""
-        self.store.wake_waiters(changed=False)
-        live = self.worker.live
-        if live is not None:
-            live.wake()
-
-    # -- stop
-
-    def shutdown(self, grace_s: float, hurry: threading.Event) -> None:
-        """Stop as SIGTERM asks: see the class docstring. `hurry` (a second signal) skips
-        what is left of the grace."""
-        self.stopping.set()
-        self.store.wake_waiters()
-        live = self.worker.live
-        if live is not None:
-            live.wake()
-        self.worker.stop_taking_work()
-        running = self.worker.live is not None
-        if running:
-            log("shutting down: the running release has %s to finish" % human_duration(
-                int(grace_s * 1000)))
-        deadline = time.monotonic() + grace_s
-        while self.worker.is_alive() and not hurry.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self.worker.thread.join(min(remaining, 0.1))
-        self.worker.hurry()
-        self.worker.thread.join()
-        stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
-        self.events.stop()
-        self.notifier.stop()
-        self.server.shutdown()
-        self.server.server_close()
-        self.store.close()
-        log("stopped")
-
-
-class ReleaseMetrics:
-    """Prometheus figures since this process started (counters never go down, whatever
-    cleanup deletes): an AttemptEvents listener counts each attempt that ends, by state,
-    and its duration; the gauges are read from the database at each scrape."""
-
-    BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._ended = {state: 0 for state in Status.FINAL}
-        self._last_ended_s: Dict[str, float] = {}
-        self._buckets = [0] * len(self.BUCKETS_S)
-        self._durations = 0
-        self._duration_sum_s = 0.0
-
-    def observe(self, event: str, release: Release) -> None:
-        if event != "ended":
-            return
-        with self._lock:
-            self._ended[release.status] += 1
-            self._last_ended_s[release.status] = release.ended_at / 1000
-            if release.duration_ms is not None:
-                seconds = release.duration_ms / 1000
-                self._durations += 1
-                self._duration_sum_s += seconds
-                for i, bound in enumerate(self.BUCKETS_S):
-                    if seconds <= bound:
-                        self._buckets[i] += 1
-
-    def exposition(self, running: bool, queue_length: int) -> str:
-        """The text exposition format (version 0.0.4)."""
-        with self._lock:
-            ended, last = dict(self._ended), dict(self._last_ended_s)
-            buckets, count, total = list(self._buckets), self._durations, self._duration_sum_s
-        lines = []
-
-        def family(name, kind, text, samples):
-            # A sample's `labels` may start with the name's suffix (a histogram's _bucket).
-            lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
-            lines.extend("%s%s %s" % (name, labels, _number(value))
-                         for labels, value in samples)
-
-        family("releaser_releases_total", "counter",
-               "Release attempts that reached a final state since the releaser started.",
-               [('{state="%s"}' % state, ended[state]) for state in Status.FINAL])
-        family("releaser_release_duration_seconds", "histogram",
-               "Time from an attempt's start (git included) to its end.",
-               [('_bucket{le="%s"}' % _number(bound), buckets[i])
-                for i, bound in enumerate(self.BUCKETS_S)]
-               + [('_bucket{le="+Inf"}', count), ("_sum", total), ("_count", count)])
-        family("releaser_queue_length", "gauge", "Attempts waiting in the queue.",
-               [("", queue_length)])
-        family("releaser_release_running", "gauge", "1 while a release runs, else 0.",
-               [("", int(running))])
-        family("releaser_last_release_timestamp_seconds", "gauge",
-               "When the last attempt that ended in each state ended (since the start).",
-               [('{state="%s"}' % state, last[state]) for state in Status.FINAL
-                if state in last])
-        family("releaser_build_info", "gauge", "The releaser's version.",
-               [('{version="%s",python="%s"}' % (__version__, sys.version.split()[0]), 1)])
-        return "\n".join(lines) + "\n"
-
-
-def _number(value) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def log_attempt_end(event: str, release: Release) -> None:
-    """The log line of every attempt's end (an AttemptEvents listener)."""
-    if event == "ended":
-        why = "" if release.error is None else " (%s)" % release.error
-        if release.skipped_base:
-            why = " (skipped: no change in the watched paths since %s)" % release.skipped_base
-        log("release %s attempt %d ended: %s%s" % (release.sha, release.attempt,
-                                                   release.status, why))
-
-
-def _output_after(status: str, tail: bytes, total: int, offset: int):
-    """(status, the kept bytes after position `offset`, first kept position, total)."""
-    start = total - len(tail)
-    first = min(max(offset, start), total)
-    return status, tail[first - start:], start, total
-
-
-def _address_family(host: str) -> int:
-    try:
-        return socket.AF_INET6 if ipaddress.ip_address(host.strip("[]")).version == 6 \
-            else socket.AF_INET
-    except ValueError:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return infos[0][0] if infos else socket.AF_INET
-
-
-# --- Command line ----------------------------------------------------------------------------
-#
-# `python3 releaser.py` (or `serve`) runs the service. The other subcommands are a client of a
-# running service, for operators where no curl is (the image, `railway ssh`): they take its
-# address from --url, RELEASER_URL, or PORT/HOST of the service's own variables, and its key
-# from RELEASER_API_KEY, and speak only the HTTP API.
-
-CLIENT_COMMANDS = ("status", "history", "show", "logs", "retry", "cancel", "cleanup")
-
-#: Exit statuses of the client subcommands (`logs --follow` exits like pre-deploy.sh).
-EXIT_OK, EXIT_RELEASE_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-
-
-class ClientError(ReleaserError):
-    """A client subcommand cannot go on: the message for the operator, and the exit status."""
-
-    def __init__(self, message: str, status: int = EXIT_USAGE):
-        super().__init__(message)
-        self.status = status
-
-
-class Client:
-    """The HTTP API of a running releaser, for the subcommands: JSON in, JSON out."""
-
-    def __init__(self, url: str, api_key: Optional[str], timeout: float = 90):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ClientError("the releaser's URL must be http(s)://host[:port], not %r"
-                              % strip_credentials(url))
-        self.url = url.rstrip("/")
-        self._parts = parts
-        self._api_key = api_key
-        self._timeout = timeout
-
-    def request(self, method: str, path: str, body=None):
-        """(status, headers, parsed JSON or raw bytes) of one request."""
-        if self._parts.scheme == "https":
-            conn = http.client.HTTPSConnection(self._parts.hostname, self._parts.port,
-                                               timeout=self._timeout)
-        else:
-            conn = http.client.HTTPConnection(self._parts.hostname, self._parts.port,
-                                              timeout=self._timeout)
-        headers = {"User-Agent": "releaser-cli/" + __version__}
-        if self._api_key:
-            headers["Authorization"] = "Bearer " + self._api_key
-        data = None if body is None else json.dumps(body).encode()
-        try:
-            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
-                         headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise ClientError("cannot reach the releaser at %s: %s"
-                              % (strip_credentials(self.url), exc), EXIT_UNREACHABLE)
-        finally:
-            conn.close()
-        if resp.getheader("Content-Type", "").startswith("application/json"):
-            try:
-                return resp.status, resp, json.loads(raw.decode("utf-8"))
-            except ValueError:
-                pass
-        return resp.status, resp, raw
-
-    def get_json(self, path: str) -> dict:
-        status, _, body = self.request("GET", path)
-        if status != 200 or not isinstance(body, dict):
-            raise _answer_error(status, body)
-        return body
-
-    def resolve(self, sha: str) -> str:
-        """A full SHA from a unique prefix of at least 7 hex digits (asked of the history)."""
-        if SHA_RE.fullmatch(sha):
-            return sha.lower()
-        if not re.fullmatch(r"[0-9a-fA-F]{7,63}", sha):
-            raise ClientError("%r is not a commit SHA or a prefix of one (7 or more hex "
-                              "digits)" % sha[:80])
-        rows = self.get_json("/releases?limit=500&commit-prefix=" + sha)["releases"]
-        found = sorted({row["commitSha"] for row in rows})
-        if not found:
-            raise ClientError("no release of a commit starting with %s" % sha)
-        if len(found) > 1:
-            raise ClientError("%s is ambiguous: %s" % (sha, ", ".join(found)))
-        return found[0]
-
-
-def _answer_error(status: int, body) -> ClientError:
-    message = body.get("error") if isinstance(body, dict) else None
-    if message is None:
-        return ClientError("the answer (HTTP %d) is not the releaser's: is the URL right?"
-                           % status)
-    return ClientError("HTTP %d: %s" % (status, message),
-                       EXIT_UNREACHABLE if status >= 500 else EXIT_USAGE)
-
-
-def _when(iso: Optional[str]) -> str:
-    return iso.replace("T", " ")[:19] if iso else "-"
-
-
-def _took(ms: Optional[int]) -> str:
-    return human_duration(ms) if ms is not None else "-"
-
-
-def _history_line(row: dict) -> str:
-    outcome = row["error"] or ("exit %s" % row["exit_code"] if row["exit_code"] is not None
-                               else "")
-    asked = (" (asked by %s)" % ", ".join(row["requested_by"])) if row.get("requested_by") \
-        else ""
-    return "%s  #%-2d %-9s %s  %7s  %s%s" % (row["commitSha"][:12], row["attempt"],
-                                             row["state"], _when(row["created_at"]),
-                                             _took(row["duration_ms"]), outcome, asked)
-
-
-def command_status(client: Client, args) -> int:
-    queue_body = client.get_json("/queue")
-    recent = client.get_json("/releases?limit=%d" % args.n)
-    if args.json:
-        print(json.dumps({"queue": queue_body, "recent": recent}, indent=2))
-        return EXIT_OK
-    running = queue_body["running"]
-    print("running: %s" % ("nothing" if running is None else "%s attempt %d, since %s" % (
-        running["git_commit_sha"], running["attempt"], _when(running["started_at"]))))
-    print("queue: %s" % ("empty" if not queue_body["queue"] else ""))
-    for position, item in enumerate(queue_body["queue"], 1):
-        print("  %d. %s attempt %d, queued %s" % (position, item["git_commit_sha"],
-                                                  item["attempt"], _when(item["queued_at"])))
-    print("last attempts:")
-    for row in recent["releases"]:
-        print("  " + _history_line(row))
-    return EXIT_OK
-
-
-def command_history(client: Client, args) -> int:
-    query = "/releases?limit=%d" % args.n
-    if args.state:
-        query += "&state=" + urllib.parse.quote(args.state)
-    body = client.get_json(query)
-    if args.json:
-        print(json.dumps(body, indent=2))
-    else:
-        for row in body["releases"]:
-            print(_history_line(row))
-    return EXIT_OK
-
-
-def command_show(client: Client, args) -> int:
-    sha = client.resolve(args.sha)
-    body = client.get_json("/release?commit-sha=" + sha)
-    if args.json:
-        print(json.dumps(body, indent=2))
-        return EXIT_OK
-    details = body["details"]
-    print("commit   %s\nstate    %s (attempt %d)" % (sha, body["state"], details["attempt"]))
-    for label, key in (("created", "created_at"), ("started", "started_at"),
-                       ("ended", "ended_at")):
-        print("%-8s %s" % (label, _when(details[key])))
-    print("took     %s" % _took(details["duration_ms"]))
-    if details["queue_position"] is not None:
-        print("queued   position %d" % details["queue_position"])
-    if details["exit_code"] is not None:
-        print("exit     %d" % details["exit_code"])
-    if details["error"]:
-        print("error    %s" % details["error"])
-    print("output   %d bytes (releaser.py logs %s)" % (details["output_bytes"], sha[:12]))
-    return EXIT_OK
-
-
-def command_logs(client: Client, args) -> int:
-    """Print the output; with --follow, long-poll until the attempt is final, and exit 0 for
-    success, 1 for failed/timeout/cancelled, as pre-deploy.sh does."""
-    sha = client.resolve(args.sha)
-    attempt, offset, unreachable_since = args.attempt, 0, None
-    out = sys.stdout.buffer
-    while True:
-        query = "/release/logs?commit-sha=%s&offset=%d" % (sha, offset)
-        if attempt is not None:
-            query += "&attempt=%d" % attempt
-        if args.follow:
-            query += "&wait=30"
-        try:
-            status, resp, body = client.request("GET", query)
-        except ClientError as exc:
-            if not args.follow or exc.status != EXIT_UNREACHABLE:
-                raise
-            unreachable_since = unreachable_since or time.monotonic()
-            if time.monotonic() - unreachable_since > 600:
-                raise
-            time.sleep(2)  # a restart of the releaser: wait for it, as pre-deploy.sh does
-            continue
-        unreachable_since = None
-        state = resp.getheader("X-Release-State")
-        if status != 200 or state is None:
-            raise _answer_error(status, body)
-        out.write(body)
-        out.flush()
-        offset = int(resp.getheader("X-Log-Offset", offset))
-        attempt = int(resp.getheader("X-Release-Attempt", attempt or 1))
-        if not args.follow:
-            return EXIT_OK
-        if state in Status.FINAL:
-            summary = client.get_json("/release?commit-sha=" + sha)["details"]
-            print("[releaser] %s attempt %d ended: %s%s" % (
-                sha[:12], attempt, state, "" if not summary["error"] else " (%s)"
-                % summary["error"]), file=sys.stderr)
-            return EXIT_OK if state == Status.SUCCESS else EXIT_RELEASE_FAILED
-        retry_after = resp.getheader("Retry-After")
-        if retry_after and retry_after.isdigit():
-            time.sleep(min(int(retry_after), 10))
-
-
-def command_retry(client: Client, args) -> int:
-    sha = client.resolve(args.sha)
-    status, _, body = client.request("POST", "/queue", {"commitSha": sha, "retry": True})
-    if args.json and isinstance(body, dict):
-        print(json.dumps(body, indent=2))
-    if status in (200, 202):
-        if not args.json:
-            print(body["message"])
-        return EXIT_OK
-    raise _answer_error(status, body)
-
-
-def command_cancel(client: Client, args) -> int:
-    sha = client.resolve(args.sha)
-    status, _, body = client.request("DELETE", "/queue/" + sha)
-    if args.json and isinstance(body, dict):
-        print(json.dumps(body, indent=2))
-    if status == 200:
-        if not args.json:
-            print(body["message"])
-        return EXIT_OK
-    raise _answer_error(status, body)
-
-
-def command_cleanup(client: Client, args) -> int:
-    status, _, body = client.request("POST", "/cleanup",
-                                     {} if args.days is None else {"days": args.days})
-    if status != 200:
-        raise _answer_error(status, body)
-    print(json.dumps(body, indent=2) if args.json else "%s (%d deleted)"
-          % (body["message"], body["deleted"]))
-    return EXIT_OK
-
-
-def client_url(environ: Mapping[str, str], url: Optional[str]) -> str:
-    """--url, else RELEASER_URL, else the service's own address from PORT and HOST."""
-    url = url or environ.get("RELEASER_URL")
-    if url:
-        return url
-    host = environ.get("HOST") or "127.0.0.1"
-    if host in ("::", "0.0.0.0", "[::]"):
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
-    return "http://%s:%s" % (host, environ.get("PORT") or "8080")
-
-
-def run_client(argv: List[str], environ: Mapping[str, str]) -> int:
-    """A client subcommand (CLIENT_COMMANDS); its exit status."""
-    import argparse  # only here: the service itself need not load it
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", help="the releaser's URL (default RELEASER_URL, else "
-                                      "http://127.0.0.1:$PORT)")
-    common.add_argument("--json", action="store_true", help="print the raw JSON answer")
-    parser = argparse.ArgumentParser(
-        prog="releaser.py", description="Ask a running releaser. Exit: 0 done, 1 the release "
-        "failed (logs --follow), 2 refused or bad usage, 3 releaser unreachable.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name, text):
-        return commands.add_parser(name, help=text, parents=[common])
-
-    command("status", "what runs, the queue, the last attempts").add_argument(
-        "-n", type=int, default=5, help="how many recent attempts (5)")
-    history = command("history", "attempts, newest first")
-    history.add_argument("-n", type=int, default=20, help="how many (20, at most 500)")
-    history.add_argument("--state", choices=Status.ALL)
-    for name, text in (("show", "one commit's latest attempt"),
-                       ("retry", "run a failed, timed-out or cancelled commit again"),
-                       ("cancel", "cancel a queued attempt, or abort a running one")):
-        command(name, text).add_argument("sha", help="full SHA or a unique prefix (7+ hex "
-                                                     "digits)")
-    logs = command("logs", "a commit's output")
-    logs.add_argument("sha", help="full SHA or a unique prefix (7+ hex digits)")
-    logs.add_argument("--follow", "-f", action="store_true",
-                      help="until the attempt ends; exit 0 success, 1 failed")
-    logs.add_argument("--attempt", type=int)
-    command("cleanup", "delete final attempts older than N days").add_argument(
-        "--days", type=int)
-    args = parser.parse_args(argv)
-    handlers = {"status": command_status, "history": command_history, "show": command_show,
-                "logs": command_logs, "retry": command_retry, "cancel": command_cancel,
-                "cleanup": command_cleanup}
-    try:
-        client = Client(client_url(environ, args.url), environ.get("RELEASER_API_KEY") or None)
-        return handlers[args.command](client, args)
-    except ClientError as exc:
-        print("releaser: %s" % exc, file=sys.stderr)
-        return exc.status
-    except KeyboardInterrupt:
-        return 130
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run the service until SIGTERM or SIGINT, or a client subcommand. Exit status of the
-    service: 0 stopped cleanly; 2 could not start (a bad setting or argument, the database
-    held by another releaser, read-only or of unknown schema)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0
-    if argv and argv[0] == "--version":
-        print(__version__)
-        return 0
-    if argv and argv[0] in CLIENT_COMMANDS:
-        return run_client(argv, os.environ)
-    if argv and argv != ["serve"]:
-        print("releaser: unknown argument %r; run the service with no argument (or `serve`), "
-              "or one of: %s (--help lists them)" % (argv[0][:80], ", ".join(CLIENT_COMMANDS)),
-              file=sys.stderr)
-        return 2
-    environ = dict(os.environ)
-    try:
-        handed_over = take_handed_over_secrets(environ)
-        config = Config.from_env(environ)
-    except ConfigError as exc:
-        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
-        return 2
-    if not handed_over:
-        hand_over_secrets_and_reexec(environ, argv)
-    # Signals are only written to a socket here; the main thread reads them, so no work (and
-    # no lock) ever runs inside a signal handler.
-    signal_r, signal_w = socket.socketpair()
-    signal_w.setblocking(False)
-    signal.set_wakeup_fd(signal_w.fileno(), warn_on_full_buffer=False)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    if not become_subreaper():
-        log("note: this system cannot adopt orphaned processes (prctl); a release's processes "
-            "that leave its process tree are found only by RELEASER_ATTEMPT_ID")
-    app = Application(config)
-    try:
-        app.start()
-    except (StartupError, sqlite3.Error, OSError) as exc:
-        print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
-        return 2
-    hurry = threading.Event()
-    done = threading.Event()
-    stopper = None
-    while not done.is_set():
-        received = signal_r.recv(1)
-        if received == b"\0":
-            break
-        if stopper is None:
-            log("received %s: shutting down" % signal.Signals(received[0]).name)
-            grace = config.shutdown_grace_s()
-
-            def stop():
-                try:
-                    app.shutdown(grace, hurry)
-                finally:
-                    done.set()
-                    signal_w.send(b"\0")
-
-            stopper = threading.Thread(target=stop, name="shutdown")
-            stopper.start()
-        else:
-            log("second signal: stopping the running release now")
-            hurry.set()
-            app.worker.hurry()
-    stopper.join()
-    return 0
 
 
 if __name__ == "__main__":

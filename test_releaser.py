@@ -2680,59 +2680,6 @@ def tls_cert(tmp_path_factory):
     return cert, key
 
 
-class TlsProxy:
-    """TLS in front of a plain HTTP port on loopback, as Railway's edge is in front of a
-    service: every connection is decrypted and its bytes passed on both ways."""
-
-    def __init__(self, backend_port, cert, key):
-        import ssl
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.backend_port = backend_port
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            tls = self.context.wrap_socket(conn, server_side=True)
-            backend = socket.create_connection(("127.0.0.1", self.backend_port))
-        except OSError:
-            conn.close()
-            return
-
-        def pump(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
-        pump(tls, backend)
-
-    def close(self):
-        self.sock.close()
-
-
 class TestCommandLine:
     KEY = "cli-key-0123456789"
 
@@ -2968,6 +2915,25 @@ class RelayProxy:
                 conn.sendall(self.change(request, answer))
             except OSError:
                 pass  # the script or the releaser is gone (the test is ending)
+
+
+class TlsProxy(RelayProxy):
+    """TLS in front of a plain HTTP port on loopback, as Railway's edge is in front of a
+    service: each connection is decrypted, and its request passed on."""
+
+    def __init__(self, upstream_port, cert, key):
+        import ssl
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        super().__init__(upstream_port)
+
+    def _relay(self, conn):
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            conn.close()
+            return
+        super()._relay(conn)
 
 
 class AnswerCuttingProxy(RelayProxy):
