@@ -313,10 +313,15 @@ class Config:
                             if url.strip())
         for url in notify_urls:
             parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname \
+            try:
+                valid_port = parts.port is None or parts.port > 0
+            except ValueError:
+                valid_port = False
+            if parts.scheme not in ("http", "https") or not parts.hostname or not valid_port \
                     or any(c in url for c in "\r\n\0 "):
-                raise ConfigError("RELEASER_NOTIFY_URL must be comma-separated http(s) URLs; "
-                                  "one is not (%s)" % (parts.scheme or "no scheme"))
+                raise ConfigError("RELEASER_NOTIFY_URL must be comma-separated http(s) URLs "
+                                  "with a host (and a port from 1 to 65535); one is not (%s)"
+                                  % (parts.scheme or "no scheme"))
 
         config = cls(
             git_url=git_url,
@@ -1158,17 +1163,21 @@ class Store:
         serves it (the primary key; release_log_by_status_id; the (sha, attempt) key)."""
         before = before_id if before_id is not None else 2 ** 62
         with self.reading() as db:
+            # (By commit, `state` may filter too: the commit's few rows, read by its index;
+            # "+r.id" keeps SQLite from walking the whole table in id order instead.)
             if sha is not None:
                 cursor = db.execute(
-                    "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.id < ? "
-                    "ORDER BY r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
-                                                    RELEASE_FROM), (sha, before, limit))
+                    "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.id < ? AND "
+                    "(? IS NULL OR r.release_status = ?) ORDER BY +r.id DESC LIMIT ?"
+                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM),
+                    (sha, before, state, state, limit))
             elif prefix is not None:
                 cursor = db.execute(
                     "SELECT %s FROM %s WHERE r.git_commit_sha >= ? AND r.git_commit_sha < ? "
-                    "AND r.id < ? ORDER BY r.id DESC LIMIT ?"
-                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM),
-                    (prefix, prefix + "g", before, limit))
+                    "AND r.id < ? AND (? IS NULL OR r.release_status = ?) "
+                    "ORDER BY +r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
+                                                     RELEASE_FROM),
+                    (prefix, prefix + "g", before, state, state, limit))
             elif state is not None:
                 cursor = db.execute(
                     "SELECT %s FROM %s WHERE r.release_status = ? AND r.id < ? "
@@ -1314,19 +1323,24 @@ class Store:
     def last_ran_success(self) -> Tuple[Optional[str], bool]:
         """For RELEASER_WATCH_PATHS: (the commit of the latest attempt whose command ran and
         succeeded, whether any command that ran after it failed, timed out, was cancelled
-        or interrupted). A half-applied migration must run again, whatever the paths say."""
+        or interrupted). A half-applied migration must run again, whatever the paths say.
+
+        "After" goes by id, not by the clock (which may step back): attempts run one at a
+        time in the order they were made (the queue is first in, first out, and one put
+        back goes to its head), so a later id ran later. Both reads are index ranges
+        (release_log_by_status_id backwards; the primary key from the base on)."""
         with self.reading() as db:
             base = db.execute(
-                "SELECT git_commit_sha, ended_at FROM release_log WHERE release_status = "
-                "'success' AND attempt_marker IS NOT NULL ORDER BY ended_at DESC LIMIT 1"
-            ).fetchone()
+                "SELECT id, git_commit_sha FROM release_log WHERE release_status = 'success' "
+                "AND attempt_marker IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
             if base is None:
                 return None, False
+            # (A marker means the command started; none but this attempt runs now, and its
+            # command has not started.)
             failed_since = db.execute(
-                "SELECT EXISTS (SELECT 1 FROM release_log WHERE ended_at >= ? AND "
-                "attempt_marker IS NOT NULL AND release_status <> 'success')",
-                (base[1],)).fetchone()[0]
-        return base[0], bool(failed_since)
+                "SELECT EXISTS (SELECT 1 FROM release_log WHERE id > ? AND attempt_marker IS "
+                "NOT NULL AND release_status <> 'success')", (base[0],)).fetchone()[0]
+        return base[1], bool(failed_since)
 
     def record_path_check(self, release_id: int, check: str) -> None:
         with self.transaction() as db:
@@ -1474,6 +1488,9 @@ PR_SET_CHILD_SUBREAPER = 36
 # makes "fork, then register" one step for a scan looking for orphans.
 _started_children: set = set()
 _started_children_lock = threading.Lock()
+# Children this process had before it started anything (a wrapper that exec'd into the
+# releaser may have left some): never taken for an attempt's orphans.
+_inherited_children: set = set()
 
 
 # Whether main() made this process a subreaper: then every orphan of an attempt is a child,
@@ -1484,6 +1501,7 @@ _adopting_orphans = False
 def become_subreaper() -> bool:
     """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
     global _adopting_orphans
+    _inherited_children.update(_children_of(os.getpid()))
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -1512,9 +1530,15 @@ def start_process(argv: List[str], **popen_args) -> subprocess.Popen:
     return proc
 
 
-def finish_process(proc: subprocess.Popen) -> None:
-    """Wait for a started process (already stopped or exited) and forget it."""
-    proc.wait()
+def finish_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Wait for a started process (already stopped or exited) and forget it. One the kernel
+    keeps from dying (stuck on a hung mount) is left after `timeout`, with a log line: it
+    must not hold up the releaser (its returncode stays None)."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log("process %d did not die; going on without it" % proc.pid)
+        return
     with _started_children_lock:
         _started_children.discard(proc.pid)
 
@@ -1602,7 +1626,8 @@ def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]
     carrying the marker (a scan of every process's environment). Reaps the adopted orphans
     that already exited, by PID."""
     with _started_children_lock:  # no child is between its fork and its registration
-        adopted = {pid for pid in _children_of(os.getpid()) if pid not in _started_children}
+        adopted = {pid for pid in _children_of(os.getpid())
+                   if pid not in _started_children and pid not in _inherited_children}
     roots = list(adopted)
     if leader is not None:
         roots.append(leader)
@@ -1680,7 +1705,9 @@ def stop_git_processes(db_path: str, grace_s: float) -> int:
     """Stop git processes of this releaser's database left by an earlier run (or this one,
     at shutdown)."""
     def find():
-        pids = processes_with_env(GIT_MARKER, db_path)
+        with _started_children_lock:  # those subprocess waits for itself
+            pids = [pid for pid in processes_with_env(GIT_MARKER, db_path)
+                    if pid not in _started_children]
         for pid in pids:  # adopted ones die as our children: reap them
             _reap(pid)
         return [pid for pid in pids if _process_state(pid) not in (None, b"Z")]
@@ -1877,6 +1904,8 @@ class Workspace:
                 # Every attempt, not just the first fetch: a force push may have removed it.
                 self._check_on_allowed_branch(sha, deadline, hurry)
                 self.remote_status = "ok"
+                if hurry.is_set():  # stopping or cancelled while git was quick
+                    raise Interrupted()
                 if skip_if is not None and skip_if():
                     return None
                 skip_if = None  # decided: a retry of the tree does not ask again
@@ -2168,8 +2197,14 @@ class Workspace:
         first use: bare, a partial clone of the remote (named origin, without credentials)."""
         path = os.path.join(self.config.work_dir, "allowed.git" if names == "sha1"
                             else "allowed-%s.git" % names)
-        if os.path.isfile(os.path.join(path, "HEAD")):
-            return path
+        url_file = os.path.join(path, "releaser-url")  # its origin, as written in its config
+        try:
+            with open(url_file) as f:
+                if f.read() == self.config.public_git_url:
+                    return path
+        except OSError:
+            pass
+        remove_tree(path)  # none yet, or of another RELEASER_GIT_URL: made anew
         building = path + ".new"
         remove_tree(building)
         kind = ["--object-format=sha256"] if names == "sha256" else []
@@ -2185,6 +2220,8 @@ class Workspace:
                                     deadline, hurry)
         if rc != 0:
             raise GitError("could not create %s: %s" % (path, out))
+        with open(os.path.join(building, "releaser-url"), "w") as f:
+            f.write(self.config.public_git_url)
         os.rename(building, path)  # whole or absent
         return path
 
@@ -2381,18 +2418,19 @@ class LiveOutput:
         """(kept tail, total) once there are bytes past `offset`, or `deadline` (monotonic)
         passed, or `give_up()` (asked when woken and every GIVE_UP_CHECK_S); None if the
         attempt ended, after which its record holds the final state and all that was kept."""
+        stop = False
         while True:
             with self.changed:
-                remaining = deadline - time.monotonic()
                 if self.status != Status.RUNNING:
                     return None
-                if self.total > offset or remaining <= 0:
+                remaining = deadline - time.monotonic()
+                if self.total > offset or remaining <= 0 or stop:
                     return bytes(self.tail), self.total
-                self.changed.wait(min(remaining, GIVE_UP_CHECK_S))
-            if give_up():
+            stop = give_up()  # asked outside the lock: it may look at a socket
+            if not stop:
                 with self.changed:
-                    return None if self.status != Status.RUNNING else (bytes(self.tail),
-                                                                       self.total)
+                    if self.status == Status.RUNNING and self.total <= offset:
+                        self.changed.wait(min(remaining, GIVE_UP_CHECK_S))
 
     def end(self, status: str) -> None:
         with self.changed:
@@ -2493,6 +2531,8 @@ class Worker:
         self._kill_grace_s = config.kill_grace_ms / 1000
         # hurry() writes a byte here, so the select in _follow_command wakes at once.
         self._interrupt_r, self._interrupt_w = os.pipe()
+        os.set_blocking(self._interrupt_r, False)
+        os.set_blocking(self._interrupt_w, False)
         self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
 
     def start(self) -> None:
@@ -2525,6 +2565,15 @@ class Worker:
         if self._current_id == release_id:  # else run_next_release sees _cancel_id
             self._interrupt_attempt()
 
+    def _drain_interrupts(self) -> None:
+        """Empty the wake-up pipe, so that a byte left by one attempt's interruption does
+        not keep the next one's select awake."""
+        try:
+            while os.read(self._interrupt_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
     def _interrupt_attempt(self) -> None:
         self._interrupt.set()
         try:
@@ -2556,6 +2605,7 @@ class Worker:
         if self._stopping.is_set():  # claimed just as shutdown began: leave it for next start
             self.store.requeue_at_head(release.id)
             return True
+        self._drain_interrupts()
         self._interrupt = threading.Event()
         if self._hurry.is_set():
             self._interrupt.set()
@@ -2572,7 +2622,7 @@ class Worker:
                 tree, outcome = self._run_release(release, live)
             except Interrupted:
                 outcome = None
-                if self._cancel_id == release.id and not self._hurry.is_set():
+                if self._cancel_id == release.id:  # nothing ran: cancelled, even if hurried
                     outcome = Outcome(Status.CANCELLED, error=CANCELLED_WHILE_RUNNING)
             except Exception as exc:
                 log("release %s: internal error: %s" % (release.sha, exc))
@@ -2742,6 +2792,8 @@ class Worker:
                             relay.feed(data)
                         else:  # output closed; the command may still be running
                             selector.unregister(stdout)
+                    elif key.fd == self._interrupt_r:
+                        self._drain_interrupts()  # the flags say what to do
                 if time.monotonic() >= next_save:
                     saved_total = self._save_output(release.id, live, saved_total)
                     next_save = time.monotonic() + self.OUTPUT_SAVE_INTERVAL_S
@@ -2766,6 +2818,9 @@ class Worker:
         if cancelled:
             return Outcome(Status.CANCELLED, error=CANCELLED_WHILE_RUNNING)
         code = proc.returncode
+        if code is None:
+            return Outcome(Status.FAILED, error="the release command could not be stopped "
+                                                "(stuck in the kernel); see the releaser's log")
         if code == 0:
             return Outcome(Status.SUCCESS, exit_code=0)
         if code > 0:
@@ -2824,11 +2879,15 @@ def url_origin(url: str) -> str:
                         else "%s:%d" % (parts.hostname, parts.port))
 
 
+_ssl_lock = threading.Lock()  # two notification threads may want ssl at once
+
+
 def https_connection(host: str, port: Optional[int], timeout: float):
     """An HTTPS connection, loading ssl now if the service left it out (see the top)."""
-    if sys.modules.get("ssl", False) is None:
-        del sys.modules["ssl"]
-    import ssl
+    with _ssl_lock:
+        if sys.modules.get("ssl", False) is None:
+            del sys.modules["ssl"]
+        import ssl
 
     class HTTPSConnection(http.client.HTTPConnection):
         default_port = 443
@@ -2946,7 +3005,10 @@ class Notifier:
             if next_try_at > now:
                 wake.wait((next_try_at - now) / 1000)
                 continue
-            problem = post_json(url, body.encode(), self.config.notify_timeout_ms / 1000)
+            try:
+                problem = post_json(url, body.encode(), self.config.notify_timeout_ms / 1000)
+            except Exception as exc:  # never let this URL's thread die
+                problem = "%s: %s" % (type(exc).__name__, exc)
             if problem is None:
                 self._settle(self.store.notification_done, notification_id)
                 continue
@@ -3311,10 +3373,7 @@ def route_history(app: "Application", req: Request):
         if not re.fullmatch(r"[0-9a-fA-F]{7,64}", prefix):
             raise ApiError(400, "commit-prefix must be 7 to 64 hexadecimal digits")
         prefix = prefix.lower()
-    rows = app.store.history(limit, before, state if sha is None and prefix is None else None,
-                             sha, prefix)
-    if state is not None and (sha is not None or prefix is not None):
-        rows = [(release, asked) for release, asked in rows if release.status == state]
+    rows = app.store.history(limit, before, state, sha, prefix)
     return Reply(200, {
         "releases": [dict(release.summary(), requested_by=asked) for release, asked in rows],
         "next": str(rows[-1][0].id) if len(rows) == limit else None})

@@ -129,13 +129,13 @@ class Response:
 class Service:
     """A running `python3 releaser.py` process and an HTTP client for it."""
 
-    def __init__(self, env, log_path):
+    def __init__(self, env, log_path, command=SERVICE_COMMAND):
         self.env = env
         self.log_path = log_path
         self.db_path = env["SQLITE_DB_PATH"]
         self.api_key = env.get("RELEASER_API_KEY")
         self.log_file = open(log_path, "ab")
-        self.proc = subprocess.Popen(SERVICE_COMMAND, env=env, stdout=self.log_file,
+        self.proc = subprocess.Popen(command, env=env, stdout=self.log_file,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         match = wait_for(lambda: self._started(), timeout=20, message="releaser to start")
         self.port = int(match.group(1))
@@ -500,6 +500,23 @@ class TestStatesDefinedOnce:
                   if set(case.split(" | ")) & set(releaser_py.Status.FINAL)]
         assert finals and all(case <= set(releaser_py.Status.ALL) for case in finals)
         assert set(releaser_py.Status.FINAL) in finals  # "a final answer holds all the rest"
+
+
+class TestSkipBase:
+    def test_what_ran_after_the_base_goes_by_order_not_by_the_clock(self, tmp_path):
+        # A clock stepped back: the failed run "ended" before the base did, but ran after it.
+        store = releaser_py.Store(str(tmp_path / "db.sqlite"))
+        try:
+            with store.transaction() as db:
+                for sha, status, ended in (("a" * 40, "success", 2000),
+                                           ("b" * 40, "failed", 1000)):
+                    db.execute("INSERT INTO release_log (git_commit_sha, attempt, "
+                               "release_status, created_at, updated_at, started_at, ended_at, "
+                               "attempt_marker) VALUES (?, 1, ?, 1, 1, 1, ?, 'm')",
+                               (sha, status, ended))
+            assert store.last_ran_success() == ("a" * 40, True)
+        finally:
+            store.close()
 
 
 class TestAttemptEvents:
@@ -1477,6 +1494,26 @@ class TestOnlyCommitsOnAllowedBranches:
         assert service.wait_final(old)["state"] == "success"
         assert (tmp_path / "trace.old").exists()
 
+    def test_a_rollback_is_checked_against_the_current_repository_after_a_move(
+            self, releaser, repo, tmp_path):
+        first = repo.commit()
+        old = repo.commit()
+        repo.commit()
+        service = releaser()
+        service.queue(old)  # a rollback: checked in allowed.git, whose origin is repo
+        assert service.wait_final(old)["state"] == "success"
+        service.terminate()
+        # The repository moves (a rename, https to ssh ...) and gains a commit there.
+        moved = Repo.__new__(Repo)
+        moved.path = str(tmp_path / "moved")
+        subprocess.run(["git", "clone", "--quiet", repo.path, moved.path], check=True)
+        moved.commit()
+        os.rename(repo.path, repo.path + "-gone")
+        service = releaser(RELEASER_GIT_URL=moved.path)
+        service.queue(first)  # another rollback, never released
+        body = service.wait_final(first, timeout=15)
+        assert body["state"] == "success", body["details"]["error"]
+
     def test_git_branches_allows_only_the_named_branches_and_refs(self, releaser, repo):
         service = releaser(RELEASER_GIT_BRANCHES="main, refs/tags/v*")
         old = repo.commit()
@@ -1729,6 +1766,47 @@ class TestNothingOutlivesAnAttempt:
         service.wait_output(sha, b"escaped\n")
         assert service.terminate(timeout=20) == 0
         assert [pid for pid in escaped_pids(tmp_path) if pid_alive(pid)] == []
+
+    def test_children_the_releaser_had_before_it_started_are_not_taken_for_orphans(
+            self, repo, tmp_path):
+        # A wrapper that started a sidecar and then exec'd into the releaser: the sidecar is
+        # the releaser's child, but no release made it.
+        wrapper = ["sh", "-c", 'sleep 300 & echo $! > "$TRACE.sidecar"; exec "$@"', "sh"] \
+            + SERVICE_COMMAND
+        service = Service(service_env(tmp_path, repo), str(tmp_path / "wrapped.log"),
+                          command=wrapper)
+        try:
+            sidecar = int(wait_for(lambda: (tmp_path / "trace.sidecar").exists() and
+                                   (tmp_path / "trace.sidecar").read_text().strip(), 10,
+                                   "the sidecar"))
+            sha = repo.commit()
+            service.queue(sha)
+            assert service.wait_final(sha)["state"] == "success"
+            assert pid_alive(sidecar)
+        finally:
+            service.close()
+            os.kill(sidecar, signal.SIGKILL)
+
+    def test_after_a_cancel_the_worker_does_not_spin_through_the_next_release(
+            self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED, RELEASER_KILL_GRACE_MS="300")
+        first, second = repo.commit(), repo.commit()
+        service.queue(first)
+        service.wait_state(first, "running")
+        assert service.request("DELETE", "/queue/" + first).status == 200
+        service.queue(second)
+        service.wait_state(second, "running")
+
+        def cpu_ticks():
+            with open("/proc/%d/stat" % service.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+
+        before = cpu_ticks()
+        time.sleep(1.0)  # a measuring window, not a wait for something to happen
+        assert cpu_ticks() - before < 30, "the worker spins while the release waits"
+        open_gate(tmp_path, second)
+        assert service.wait_final(second)["state"] == "success"
 
     def test_a_git_fetch_orphaned_by_kill_9_is_stopped_at_the_next_start_of_its_releaser(
             self, releaser, repo, tmp_path):
@@ -2164,9 +2242,11 @@ class TestNotifications:
         wait_for(lambda: secure.events() == [("started", sha, "running"),
                                              ("ended", sha, "success")], 15, "https delivery")
 
-    def test_a_bad_notify_url_stops_start_up_without_showing_it(self, tmp_path, repo):
-        status, output = start_and_expect_exit(
-            {"RELEASER_NOTIFY_URL": "ftp://hooks.example/T0KEN-S3CRET"}, tmp_path, repo)
+    @pytest.mark.parametrize("url", ["ftp://hooks.example/T0KEN-S3CRET",
+                                     "http://hooks.example:99999/T0KEN-S3CRET",
+                                     "http:///T0KEN-S3CRET"])
+    def test_a_bad_notify_url_stops_start_up_without_showing_it(self, tmp_path, repo, url):
+        status, output = start_and_expect_exit({"RELEASER_NOTIFY_URL": url}, tmp_path, repo)
         assert status == 2 and "RELEASER_NOTIFY_URL must be" in output
         assert "T0KEN" not in output
 
