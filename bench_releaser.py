@@ -448,6 +448,38 @@ def generate_repo(path: str, spec: RepoSpec, small_files: int = 40) -> None:
         f.write("%r\n" % (spec,))
 
 
+def remote_copy(repo: Repo, dest: str) -> Repo:
+    """A bare repository in the run folder that borrows `repo`'s objects (alternates) and has
+    branches of its own, which the benchmark moves as a push would (`push`): the releaser
+    checks that a commit is on an allowed branch, at once for a branch's tip, by fetching the
+    branch's recent history for an older commit (a rollback), so which commit is the tip
+    matters. It serves partial fetches too (uploadpack.allowFilter), for a yardstick."""
+    run(["git", "-c", "init.defaultBranch=main", "init", "--quiet", "--bare", dest])
+    with open(os.path.join(dest, "objects", "info", "alternates"), "w") as f:
+        f.write(os.path.join(repo.path, "objects") + "\n")
+    run(["git", "--git-dir", dest, "config", "uploadpack.allowFilter", "true"])
+    copy = Repo(dest, repo.shas, repo.pack_mb)
+    push(copy, repo.shas[-1])
+    return copy
+
+
+def push(repo: Repo, sha: str, branch: str = "main") -> None:
+    """Move the branch to `sha`, as a push to the remote would."""
+    run(["git", "--git-dir", repo.path, "update-ref", "refs/heads/" + branch, sha])
+
+
+def dir_mb(path: str) -> float:
+    """Disk use of a folder's files, in MB (2**20 bytes)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total / 2 ** 20
+
+
 def warm_page_cache(repo: Repo) -> None:
     """Read the repository's files once, so the first measurement is not the disk's."""
     for name in glob.glob(os.path.join(repo.path, "objects", "pack", "*")):
@@ -579,9 +611,10 @@ class Server:
             parsed = {"raw": data[:200].decode(errors="replace")}
         return response.status, parsed, answered_ns
 
-    def queue(self, sha: str) -> Tuple[int, int]:
+    def queue(self, sha: str, retry: bool = False) -> Tuple[int, int]:
         """POST /queue; (status, time the answer arrived in ns)."""
-        status, body, answered_ns = self.request("POST", "/queue", {"commitSha": sha})
+        request = {"commitSha": sha, "retry": True} if retry else {"commitSha": sha}
+        status, body, answered_ns = self.request("POST", "/queue", request)
         if status not in (200, 202):
             raise BenchError("POST /queue %s answered %d %s" % (sha[:12], status, body))
         return status, answered_ns
@@ -785,11 +818,13 @@ class Subject:
 
 
 def measure_dispatch_and_completion(subject: Subject, settings: Settings, predeploy_script: str,
-                                    run_dir: str, releases: List[Tuple[str, float]]) -> None:
+                                    run_dir: str, remote: Repo,
+                                    releases: List[Tuple[str, float]]) -> None:
     """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh.
     `releases`: (sha, the pause before its POST): time for the worker to remove the last tree,
     so that the POST finds the service idle; with a baseline, a random one (see "Side by
-    side")."""
+    side"). Each commit is pushed (the branch `main` of `remote` moved to it) before its POST,
+    as a deploy follows a push: the common case, a release of a branch's tip."""
     server, marks = subject.server, subject.marks
     marks.set_body("sleep %g" % settings.release_sleep_s)
     if not server.speaks_our_api:
@@ -797,6 +832,7 @@ def measure_dispatch_and_completion(subject: Subject, settings: Settings, predep
     elif not os.path.isfile(predeploy_script):
         subject.predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
     for sha, pause in releases:
+        push(remote, sha)
         time.sleep(pause)
         status, posted_ns = server.queue(sha)
         if status != 200:
@@ -828,10 +864,14 @@ def measure_dispatch_and_completion(subject: Subject, settings: Settings, predep
                 subject.predeploy_problem = pre.why_failed()
 
 
-def measure_back_to_back(subject: Subject, shas: List[str]) -> None:
-    """Queue several releases at once: the end of one command -> the start of the next."""
+def measure_back_to_back(subject: Subject, remote: Repo, shas: List[str]) -> None:
+    """Queue several releases at once: the end of one command -> the start of the next.
+    The branch is pushed to the last of them first, so the others are older commits of it
+    (as when pushes come faster than releases): the releaser checks they are on the branch
+    by fetching its recent history, once; the later checks find it in its cache."""
     server, marks = subject.server, subject.marks
     marks.set_body("sleep 0.1")
+    push(remote, shas[-1])
     for sha in shas:
         server.queue(sha)
     for sha in shas:
@@ -970,6 +1010,7 @@ def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                          % (len(repo.shas), needed))
     release_shas = repo.shas[:per_round * rounds]
     batch_shas = repo.shas[per_round * rounds:needed]
+    repo = remote_copy(repo, os.path.join(run_dir, "service-remote.git"))  # branches to push
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     if use_wrk and shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (apt-get install wrk), or use --client python")
@@ -1013,8 +1054,8 @@ def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                     return
                 subjects.remove(subject)
         each_round("dispatch and completion", measure_dispatch_and_completion, settings,
-                   args.pre_deploy, run_dir, samples=list(zip(release_shas, pauses)))
-        each_round("back-to-back dispatch", measure_back_to_back, samples=batch_shas)
+                   args.pre_deploy, run_dir, repo, samples=list(zip(release_shas, pauses)))
+        each_round("back-to-back dispatch", measure_back_to_back, repo, samples=batch_shas)
         time.sleep(1.0)
         for subject in subjects:
             subject.remember_rss("rss_idle_after_releases")
@@ -1082,7 +1123,7 @@ def report_service(report: Report, settings: Settings, subjects: List[Subject]) 
     add("rss_idle_at_start", "MiB", *memory("rss_idle_at_start", "VmRSS just after start"),
         below(30, "MiB"))
     add("dispatch_median", "ms",
-        *samples("dispatch", median, "POST answered -> command started, idle service"),
+        *samples("dispatch", median, "POST answered -> command started, idle service, the branch's tip"),
         below(50, "ms"))
     add("dispatch_p95", "ms", *samples("dispatch", p95), None)
 
@@ -1112,7 +1153,8 @@ def report_service(report: Report, settings: Settings, subjects: List[Subject]) 
         *predeploy(median, "last line -> pre-deploy.sh exits 0"), below(50, "ms"))
     add("completion_predeploy_p95", "ms", *predeploy(p95), None)
     add("dispatch_back_to_back_median", "ms",
-        *samples("gaps", median, "previous command's last line -> next command started"),
+        *samples("gaps", median, "previous command's last line -> next command started; all but "
+                  "the last older commits of the branch"),
         below(50, "ms"))
     add("rss_idle_after_releases", "MiB",
         *memory("rss_idle_after_releases", "VmRSS idle, after the releases above"),
@@ -1179,32 +1221,113 @@ def time_shallow_fetch(repo: Repo, sha: str, dest: str) -> float:
     return elapsed * 1000
 
 
-def time_release(server: Server, marks: Marks, sha: str) -> float:
-    """POST /queue -> the release command started, in ms (the release must succeed)."""
-    _, posted_ns = server.queue(sha)
-    checked_final(server, sha)
+def time_release(server: Server, marks: Marks, sha: str, retry: bool = False,
+                 expect: str = "success") -> float:
+    """POST /queue -> the release command started, in ms (the release must end `expect`).
+    A pause first, for the worker to remove the last tree: the POST finds the service idle."""
+    time.sleep(0.2)
+    _, posted_ns = server.queue(sha, retry)
+    state, _ = server.wait_final(sha)
+    if state != expect:
+        raise BenchError("release %s ended %s, not %s: %s"
+                         % (sha[:12], state, expect, server.log_tail()))
     return (marks.read(sha, "start") - posted_ns) / 1e6
 
 
+def time_git(argv: List[str], runs: int) -> float:
+    """Median of `runs` runs of a git command, in ms."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run(argv)
+        times.append((time.perf_counter() - began) * 1000)
+    return median(times)
+
+
+@dataclasses.dataclass
+class BranchCheck:
+    """The yardsticks of the releaser's branch check (see Workspace._check_on_allowed_branch)."""
+    ls_remote_ms: float
+    fetch_ms: float  # the rollback's fetch of the branch since a day before the commit
+    fetch_mb: float
+    commits: int  # how many commits that fetch brought
+    again_ms: float  # the same fetch once more, nothing new
+    commits_only_ms: float  # the same fetch of commits only (--filter=tree:0)
+    commits_only_mb: float
+
+
+def time_branch_check(remote: Repo, tip: str, rollback: str, dest: str, runs: int) -> BranchCheck:
+    """What the branch check costs git, done by this script on a cache like the releaser's
+    (depth-1 fetches of the tip and of the rollback commit): `git ls-remote --heads`, and the
+    fetch of the branch's history since a day before the rollback commit, into refs/allowed/,
+    as the releaser does it; then the same fetch of commits only, what the check needs."""
+    ls_remote = time_git(["git", "ls-remote", "--heads", "--", remote.url], runs * 5)
+    fetch = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+    results = []
+    for commits_only in (False, True):
+        cache = dest + ("-commits-only" if commits_only else "")
+        run(["git", "init", "--quiet", "--bare", cache])
+        git = ["git", "--git-dir", cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+        for sha in (tip, rollback):
+            run(git + fetch + ["--depth=1", "--", remote.url, "+%s:refs/releases/%s" % (sha, sha)])
+        when = int(run(git + ["show", "-s", "--format=%ct", rollback]).stdout)
+        before = dir_mb(cache)
+        argv = git + fetch + ["--shallow-since=%d" % (when - 86400)]
+        argv += ["--filter=tree:0"] if commits_only else []
+        argv += ["--", remote.url, "+refs/heads/main:refs/allowed/heads/main"]
+        began = time.perf_counter()
+        run(argv)
+        elapsed = (time.perf_counter() - began) * 1000
+        run(git + ["for-each-ref", "--contains", rollback, "refs/allowed/"])
+        commits = len(run(git + ["rev-list", "refs/allowed/heads/main"]).stdout.split())
+        again = time_git(argv, runs) if not commits_only else 0.0
+        results.append((elapsed, dir_mb(cache) - before, commits, again))
+        shutil.rmtree(cache)
+    (fetch_ms, fetch_mb, commits, again_ms), (only_ms, only_mb, _, _) = results
+    return BranchCheck(ls_remote, fetch_ms, fetch_mb, commits, again_ms, only_ms, only_mb)
+
+
+ROLLBACK_COMMITS = 1000  # how far back the rollback goes (a third of the history at most)
+
+
 def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
-    """First release (fresh work dir) and a later one (next commit) against git yardsticks."""
+    """First release (fresh work dir) and a later one (next commit), each the branch's tip,
+    against git yardsticks; then a rollback (an older commit of the branch, not yet in the
+    cache) and its retry, and what the branch check costs git."""
     warm_page_cache(repo)
+    remote = remote_copy(repo, os.path.join(run_dir, "git-remote.git"))
     first_sha, later_sha = repo.shas[-2], repo.shas[-1]
+    back = min(ROLLBACK_COMMITS, len(repo.shas) // 3)
+    rollback_sha = repo.shas[-1 - back]
     n = settings.git_samples
     about = "%d commits, %.0f MB packed" % (len(repo.shas), repo.pack_mb)
     dest = os.path.join(run_dir, "yardstick")
     full = median([time_full_clone(repo, first_sha, dest) for _ in range(n)])
     shallow = median([time_shallow_fetch(repo, first_sha, dest) for _ in range(n)])
-    firsts, laters = [], []
+    push(remote, later_sha)
+    check = time_branch_check(remote, later_sha, rollback_sha, dest, n)
+    firsts, laters, rollbacks, retries = [], [], [], []
+    sizes: List[Tuple[float, float, float]] = []  # cache MB before the rollback, after, retry
     for i in range(n):
         folder = os.path.join(run_dir, "git-%d" % i)
         marks = Marks(folder)
-        server = Server(folder, "server", args.releaser, repo.url, marks.command(),
-                        "bench-" + os.urandom(12).hex())
+        work = os.path.join(folder, "work")
+        cache = os.path.join(work, "cache.git")
+        server = Server(folder, "server", args.releaser, remote.url, marks.command(),
+                        "bench-" + os.urandom(12).hex(), {"RELEASER_WORK_DIR": work})
         server.start()
         try:
+            push(remote, first_sha)
             firsts.append(time_release(server, marks, first_sha))
+            push(remote, later_sha)
             laters.append(time_release(server, marks, later_sha))
+            before = dir_mb(cache)
+            marks.set_body("exit 3")  # fails, so that it can be asked again (retry)
+            rollbacks.append(time_release(server, marks, rollback_sha, expect="failed"))
+            after = dir_mb(cache)
+            marks.set_body(":")
+            retries.append(time_release(server, marks, rollback_sha, retry=True))
+            sizes.append((before, after, dir_mb(cache)))
         finally:
             server.stop()
             if not CLEANUP.keep:
@@ -1217,10 +1340,36 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
     report.add("git_first_release", median(firsts), "ms",
                Target("<= %s ms (1.5 x shallow + 100)" % _number(close_to_shallow),
                       lambda v: v <= close_to_shallow),
-               "POST -> command started, fresh work dir, median of %d" % n)
+               "POST -> command started, fresh work dir, the branch's tip, median of %d" % n)
     report.add("git_later_release", median(laters), "ms",
                Target("<= %s ms (full clone / 5)" % _number(full / 5), lambda v: v <= full / 5),
-               "POST -> command started, next commit, same work dir, median of %d" % n)
+               "POST -> command started, a new commit at the branch's tip (pushed), same work "
+               "dir, median of %d" % n)
+    report.add("git_ls_remote_yardstick", check.ls_remote_ms, "ms", None,
+               "git ls-remote --heads: the branch check of a tip, median of %d" % (n * 5))
+    report.add("git_rollback_release", median(rollbacks), "ms", None,
+               "POST -> command started, a commit %d behind the branch's tip, not in the cache, "
+               "same work dir, median of %d (max %s ms)"
+               % (back, n, _number(max(rollbacks))))
+    report.add("git_rollback_retry", median(retries), "ms", None,
+               "POST retry -> command started, the same commit again (in the cache), median "
+               "of %d (max %s ms)" % (n, _number(max(retries))))
+    report.add("git_rollback_fetch_yardstick", check.fetch_ms, "ms", None,
+               "fetch --shallow-since=<commit date - 1 day> of the branch into a depth-1 "
+               "clone, as the releaser's check does: %d commits, %.1f MB"
+               % (check.commits, check.fetch_mb))
+    report.add("git_rollback_fetch_again_yardstick", check.again_ms, "ms", None,
+               "the same fetch once more (nothing new), median of %d" % n)
+    report.add("git_rollback_fetch_commits_only_yardstick", check.commits_only_ms, "ms", None,
+               "the same fetch of commits only (--filter=tree:0): %.2f MB"
+               % check.commits_only_mb)
+    before, after, retried = (median([s[k] for s in sizes]) for k in range(3))
+    report.add("git_cache_before_rollback", before, "MB", None,
+               "the releaser's cached clone after the two releases of tips, median of %d" % n)
+    report.add("git_cache_after_rollback", after, "MB", None,
+               "after the rollback %d commits back, median of %d" % (back, n))
+    report.add("git_cache_after_retry", retried, "MB", None,
+               "after its retry, median of %d" % n)
 
 
 # --- A long release history ------------------------------------------------------------------
