@@ -27,8 +27,11 @@ a table with their target and PASS/MISS):
 
   dispatch      POST /queue answered -> the release command started (its first line writes
                 `date +%s%N` to a file), on an idle service; median and p95. Includes git
-                bringing in the commit and laying out its tree. "Back to back": with releases
-                queued, the end of one release command -> the start of the next.
+                bringing in the commit, checking that it is on a branch (each commit is made
+                the tip of `main` before its POST, as a deploy follows a push: one `git
+                ls-remote`) and laying out its tree. "Back to back": with releases queued (the
+                branch at the last of them, the others older commits of it), the end of one
+                release command -> the start of the next.
   completion    the release command's last line -> a client already waiting in
                 `GET /release?commit-sha=<sha>&wait=60` sees `success`; and -> `pre-deploy.sh
                 <sha>` (started while the release ran) exits 0. When pre-deploy.sh is missing
@@ -39,6 +42,14 @@ a table with their target and PASS/MISS):
                 each from POST to command start, against a full `git clone` + `git checkout`
                 and a shallow fetch of that commit (`git init` + `git fetch --depth 1` +
                 `git checkout`), both done by this script in the same run as yardsticks.
+                Each of those two is the tip of the branch when it is queued (the benchmark
+                moves the branch, as a push would). Then the branch check's other path
+                (issue 10): a rollback, a commit 1,000 behind the tip and not in the cache
+                (the release command fails), and its retry, now cached; the size of the
+                cached clone before and after; and git's part of the check as yardsticks:
+                `git ls-remote --heads`, and the fetch of the branch since a day before the
+                rollback commit (`--shallow-since`) into a depth-1 clone, as the releaser does
+                it, again (nothing new), and of commits only (`--filter=tree:0`).
   status        requests/s and p99 latency of `GET /release` and `GET /healthcheck` with 8 and
                 32 concurrent keep-alive clients: by `wrk --latency` when it is installed, else
                 by a Python keep-alive client (processes of threads using http.client); the
