@@ -104,23 +104,24 @@ json_get() {
 
 # read_answer: one pass over the headers of the last answer in $H sets status (its HTTP status)
 # and the headers this script reads: h_length, h_type, h_state, h_offset, h_start, h_attempt,
-# h_retry.
+# h_retry, h_skipped.
 read_answer() {
-  status='' h_length='' h_type='' h_state='' h_offset='' h_start='' h_attempt='' h_retry=''
+  status='' h_length='' h_type='' h_state='' h_offset='' h_start='' h_attempt='' h_retry='' h_skipped=''
   eval "$(LC_ALL=C awk 'function q(v,  out, i) { out = ""; v = substr(v, 1, 200)  # ours are short
       while ((i = index(v, sq))) { out = out substr(v, 1, i - 1) sq "\\" sq sq; v = substr(v, i + 1) }
       return sq out v sq }
     BEGIN { sq = sprintf("%c", 39) }
     { sub(/^[ \t]+/, ""); sub(/\r$/, "") }
-    /^HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2; len = ty = st = off = start = att = ra = ""; next }
+    /^HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2; len = ty = st = off = start = att = ra = sk = ""; next }
     { i = index($0, ":"); if (!i) next
       n = tolower(substr($0, 1, i - 1)); v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
       if (n == "content-length") len = v; else if (n == "content-type") ty = tolower(v)
       else if (n == "x-release-state") st = v
       else if (n == "x-log-offset") off = v; else if (n == "x-log-start") start = v
-      else if (n == "x-release-attempt") att = v; else if (n == "retry-after") ra = v }
-    END { printf "status=%s h_length=%s h_type=%s h_state=%s h_offset=%s h_start=%s h_attempt=%s h_retry=%s\n",
-            q(s), q(len), q(ty), q(st), q(off), q(start), q(att), q(ra) }' "$H")"
+      else if (n == "x-release-attempt") att = v; else if (n == "retry-after") ra = v
+      else if (n == "x-release-skipped") sk = v }
+    END { printf "status=%s h_length=%s h_type=%s h_state=%s h_offset=%s h_start=%s h_attempt=%s h_retry=%s h_skipped=%s\n",
+            q(s), q(len), q(ty), q(st), q(off), q(start), q(att), q(ra), q(sk) }' "$H")"
 }
 complaints() { awk 'NF { sub(/^bash: (line [0-9]+: )?/, ""); printf "%s%s", s, $0; s = "; " }' "$@"; }  # of a client
 
@@ -318,7 +319,7 @@ queue() {  # POST /queue; returns to follow the release, or exits when it is alr
   state=$(json_get state "$B") msg=$(json_get message "$B")
   case $status in
     200 | 202) [ -n "$state" ] || not_releaser "POST /queue with HTTP $status but no JSON \"state\""
-               [ "$state" != success ] || { say "${msg:-release for $SHA already succeeded}"; exit 0; }
+               [ "$state" != success ] || succeeded "${msg:-release for $SHA already succeeded}" check
                say "${msg:-release for $SHA requested} (state: $state)" ;;
     409) if [ -z "$state" ]; then  # busybox wget drops error bodies
            releaser_json || not_releaser "POST /queue with HTTP 409 but no JSON \"state\""
@@ -414,8 +415,24 @@ follow() {  # long-poll the logs of one attempt until it is final, printing new 
   done
 }
 
+succeeded() {  # MESSAGE [check]: say it succeeded, or that its command was skipped; exit 0
+  if [ -n "$h_skipped" ] || [ -n "${2:-}" ]; then  # (POST /queue carries no header: ask)
+    release_info
+    base=$(json_get base "$B")
+    if [ -n "$base" ]; then
+      paths=$(LC_ALL=C awk '{ s = s $0 } END { if (match(s, /"paths": *\[[^]]*\]/)) {
+          p = substr(s, RSTART, RLENGTH); sub(/^"paths": *\[/, "", p); sub(/\]$/, "", p)
+          gsub(/"/, "", p); gsub(/, */, ", ", p); printf "%s", p } }' "$B")
+      say "release skipped: no change in $paths since $(printf '%s' "$base" | cut -c1-7)"
+      exit 0
+    fi
+  fi
+  say "$1"
+  exit 0
+}
+
 finish() {  # the followed attempt is final: report it
-  [ "$state" != success ] || { say "release for $SHA succeeded (attempt $attempt)"; exit 0; }
+  [ "$state" != success ] || succeeded "release for $SHA succeeded (attempt $attempt)"
   release_info
   [ "$r_attempt" = "$attempt" ] || r_error=''
   say "release for $SHA ended: $state (attempt $attempt)${r_error:+: $r_error}"

@@ -17,25 +17,57 @@ Standard library only, Python 3.9+. README.md documents every variable and route
     RELEASE_TIMEOUT_MS, DEFAULT_CLEANUP_DAYS, RELEASER_GIT_TOKEN, RELEASER_GIT_SSH_KEY,
     RELEASER_GIT_DEPTH, RELEASER_KILL_GRACE_MS, RELEASER_SHUTDOWN_GRACE_MS,
     RELEASER_LOG_TAIL_BYTES, RELEASER_REQUEST_TIMEOUT_MS, RELEASER_GIT_BRANCHES,
-    RELEASER_RUN_AS, and from Railway
+    RELEASER_RUN_AS, RELEASER_PUBLIC_URL, RELEASER_WATCH_PATHS,
+    RELEASER_NOTIFY_URL (_TIMEOUT_MS, _MAX_AGE_MS),
+    and from Railway
     RAILWAY_VOLUME_MOUNT_PATH, RAILWAY_DEPLOYMENT_DRAINING_SECONDS: see Config.from_env
+
+Ask a running one (its address from --url, RELEASER_URL or PORT/HOST; RELEASER_API_KEY):
+
+    python3 releaser.py status | history [-n N] [--state S] | show <sha> | retry <sha>
+                        | cancel <sha> | logs <sha> [--follow] | cleanup [--days N]  [--json]
 
     GET /healthcheck          POST /queue {"commitSha", "retry"}    DELETE /queue/<sha>
     GET /queue                GET /release?commit-sha=&wait=        GET /metrics?days=
     GET /release/logs?commit-sha=&attempt=&offset=&wait=           POST /cleanup {"days"}
+    GET /releases?limit=&before=&state=&commit-sha=&commit-prefix=
+    GET / (the web page, with /app.js and /app.css)
+
+JSON keeps the original's mixed names where clients already read them (commitSha,
+queueLength, isReleaseRunning next to git_commit_sha, release_status): see ROUTES.
 
 States of one release attempt:
 
     queued --> running --> success | failed | timeout | cancelled (aborted)
-      |
+      |           +------> success, its command skipped (RELEASER_WATCH_PATHS)
       +------> cancelled
 
 A commit's attempts are numbered 1, 2, ...; a new attempt of a commit whose latest attempt
 failed is made only on an explicit {"retry": true}.
 
 The file reads top to bottom the way a release flows: configuration, storage, processes,
-git workspace, running releases (the worker), the HTTP API, the application's life cycle,
-and the command line.
+git workspace, running releases (the worker), notifications, the HTTP API, the application's
+life cycle, the command line, and last the web page's files.
+
+Threads, and the locks each shares (every other object belongs to one thread):
+
+    main             reads signals (written to a socket by the handlers, so no work runs in
+                     a handler); starts the shutdown thread
+    release-worker   Worker.run: one release at a time; writes Worker.live (a reference, set
+                     and cleared whole, so HTTP threads read it without a lock, once, and
+                     then use the LiveOutput's own Condition)
+    tree-cleaner     Workspace._clean_up: removes finished trees, git gc of the cache; takes
+                     Workspace._cache_lock against re-creating the cache
+    attempt-events   AttemptEvents._deliver: the listeners of an attempt's start and end
+    notify-<id>      Notifier._deliver, one per RELEASER_NOTIFY_URL
+    http             serve_forever, and one thread per connection (at most 512): each takes
+                     Store._write_lock (one writer, in BEGIN IMMEDIATE), a reader connection
+                     from Store._readers, waits on Store._changed (long-polls), LongPolls._lock
+    daily-cleanup    deletes old records once a day
+    shutdown         Application.shutdown, on the first SIGTERM or SIGINT
+    _log_lock        one log line at a time, from any thread
+    _started_children_lock   makes "fork, then register" one step (start_process) for the
+                     scan of an attempt's orphans (attempt_processes)
 """
 
 import base64
@@ -44,11 +76,14 @@ import dataclasses
 import errno
 import fcntl
 import fnmatch
+import os
 import sys
 
-if __name__ == "__main__":
-    # http.client would import ssl for HTTPS clients this service never makes (git does its
-    # own TLS): about 1.2 MiB of resident memory. Not when imported (tests, tools).
+if __name__ == "__main__" and sys.argv[1:] in ([], ["serve"]):
+    # http.client would import ssl for HTTPS clients the service rarely makes (git does its
+    # own TLS): about 1.2 MiB of resident memory. What breaks with it: http.client's
+    # HTTPSConnection. https_connection() loads ssl when an https notification is first
+    # sent instead; the client subcommands keep it. Not when imported (tests, tools).
     sys.modules.setdefault("ssl", None)
 
 import http.client  # noqa: E402
@@ -56,7 +91,6 @@ import http.server  # noqa: E402
 import io
 import ipaddress
 import json
-import os
 import pwd
 import queue
 import re
@@ -73,9 +107,10 @@ import traceback
 import types
 import urllib.parse
 import uuid
+import zlib
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 try:  # hmac.compare_digest itself, without importing hmac: that loads OpenSSL (~3.7 MiB)
     from _operator import _compare_digest as compare_digest
@@ -142,7 +177,8 @@ class ConfigError(ReleaserError):
 
 
 #: Variables whose values are secrets: never logged, stored, answered or given to a release.
-SECRET_VARIABLES = ("RELEASER_API_KEY", "RELEASER_GIT_TOKEN", "RELEASER_GIT_SSH_KEY")
+SECRET_VARIABLES = ("RELEASER_API_KEY", "RELEASER_GIT_TOKEN", "RELEASER_GIT_SSH_KEY",
+                    "RELEASER_NOTIFY_URL")  # a webhook URL is its own secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +213,11 @@ class Config:
     railway_volume: Optional[str]
     draining_seconds: Optional[int]
     run_as: Optional["RunAs"]  # the user release commands run as (root only)
+    public_url: Optional[str]  # how people reach the releaser (behind a TLS proxy), if set
+    notify_urls: Tuple[str, ...]  # webhooks told of every attempt's start and end (secrets)
+    watch_paths: Tuple[str, ...]  # git pathspecs: a commit changing none of them is skipped
+    notify_timeout_ms: int
+    notify_max_age_ms: int
     release_env: Mapping[str, str]
 
     @classmethod
@@ -252,6 +293,30 @@ class Config:
         run_as = None
         if "RELEASER_RUN_AS" in env:
             run_as = RunAs.named(env["RELEASER_RUN_AS"])
+        public_url = env.get("RELEASER_PUBLIC_URL")
+        if public_url is not None:
+            parts = urllib.parse.urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in \
+                    parts.netloc or any(c in public_url for c in "\r\n\0 "):
+                raise ConfigError("RELEASER_PUBLIC_URL must be the releaser's http(s)://host"
+                                  "[:port] as people reach it, without credentials, not %r"
+                                  % public_url[:80])
+            public_url = public_url.rstrip("/")
+        watch_paths = tuple(path.strip() for path in re.split(r"[,\n]",
+                                                              env.get("RELEASER_WATCH_PATHS", ""))
+                            if path.strip())
+        for path in watch_paths:
+            if path.startswith("-") or any(ord(c) < 32 for c in path):
+                raise ConfigError("RELEASER_WATCH_PATHS must be git pathspecs separated by "
+                                  "commas or line breaks, not %r" % path[:60])
+        notify_urls = tuple(url.strip() for url in env.get("RELEASER_NOTIFY_URL", "").split(",")
+                            if url.strip())
+        for url in notify_urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname \
+                    or any(c in url for c in "\r\n\0 "):
+                raise ConfigError("RELEASER_NOTIFY_URL must be comma-separated http(s) URLs; "
+                                  "one is not (%s)" % (parts.scheme or "no scheme"))
 
         config = cls(
             git_url=git_url,
@@ -276,6 +341,11 @@ class Config:
             railway_volume=volume,
             draining_seconds=number("RAILWAY_DEPLOYMENT_DRAINING_SECONDS", None),
             run_as=run_as,
+            public_url=public_url,
+            notify_urls=notify_urls,
+            watch_paths=watch_paths,
+            notify_timeout_ms=number("RELEASER_NOTIFY_TIMEOUT_MS", 10000, minimum=1),
+            notify_max_age_ms=number("RELEASER_NOTIFY_MAX_AGE_MS", 3600000, minimum=1),
             release_env=types.MappingProxyType({}),
         )
         # release_env comes second: it needs secrets(), which needs the config.
@@ -291,7 +361,7 @@ class Config:
     def secrets(self) -> List[str]:
         """Secret values to keep out of everything a person or a release can see."""
         values = [self.api_key, self.git_token, url_password(self.git_url),
-                  url_password(self.git_url, decode=False)]
+                  url_password(self.git_url, decode=False)] + list(self.notify_urls)
         if self.git_ssh_key:  # the key, and each line of it, should one be printed alone
             values += [self.git_ssh_key.strip()] + [
                 line.strip() for line in self.git_ssh_key.splitlines() if "-----" not in line]
@@ -301,6 +371,20 @@ class Config:
     def public_git_url(self) -> str:
         """The repository URL without credentials: safe to log, answer and store."""
         return strip_credentials(self.git_url)
+
+    @property
+    def commit_url_prefix(self) -> Optional[str]:
+        """https://<host>/<owner>/<repo>/commit/ (the web page of a commit, SHA appended) when
+        the repository is on GitHub, GitLab or Bitbucket; never with credentials."""
+        match = re.match(r"(?:https?://(?:[^@/]*@)?|ssh://(?:[^@/]*@)?|[^@/:]+@)"
+                         r"(github\.com|gitlab\.com|bitbucket\.org)[:/]+([\w.-]+(?:/[\w.-]+)+?)"
+                         r"(?:\.git)?/*$", self.git_url)
+        if not match:
+            return None
+        host, path = match.group(1), re.sub(r"\.git$", "", match.group(2))
+        kind = {"github.com": "/commit/", "gitlab.com": "/-/commit/",
+                "bitbucket.org": "/commits/"}[host]
+        return "https://%s/%s%s" % (host, path, kind)
 
     def shutdown_grace_s(self) -> float:
         """How long SIGTERM lets a running release finish: ends 2 s before Railway's kill."""
@@ -467,18 +551,33 @@ class Status:
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     FINAL = (SUCCESS, FAILED, TIMEOUT, CANCELLED)
+    ALL = (QUEUED, RUNNING) + FINAL
 
 
-SCHEMA_VERSION = 1
+def _sql_strings(values) -> str:
+    """'a', 'b', ...: SQL string literals of fixed words (the states, never request data)."""
+    assert all(re.fullmatch(r"[a-z_]+", value) for value in values)
+    return ", ".join("'%s'" % value for value in values)
 
+
+#: Not a state: a success whose command never ran (RELEASER_WATCH_PATHS found nothing
+#: changed). /metrics and the history show it apart; every waiting client sees `success`.
+SKIPPED = "skipped"
+
+#: The states as SQL, derived from Status: the schema's CHECKs, /metrics and cleanup use these.
+STATES_SQL = _sql_strings(Status.ALL)
+FINAL_STATES_SQL = _sql_strings(Status.FINAL)
+
+SCHEMA_VERSION = 5
+
+#: Version 1, as created before any upgrade existed; SCHEMA_UPGRADES takes it further.
 SCHEMA = """
 CREATE TABLE release_log (
     id INTEGER PRIMARY KEY,
     git_commit_sha TEXT NOT NULL CHECK (length(git_commit_sha) IN (40, 64)
                                         AND git_commit_sha NOT GLOB '*[^0-9a-f]*'),
     attempt INTEGER NOT NULL CHECK (attempt >= 1),
-    release_status TEXT NOT NULL CHECK (release_status IN
-        ('queued', 'running', 'success', 'failed', 'timeout', 'cancelled')),
+    release_status TEXT NOT NULL CHECK (release_status IN (%(states)s)),
     created_at INTEGER NOT NULL,              -- milliseconds since the epoch, UTC
     updated_at INTEGER NOT NULL,
     started_at INTEGER,                       -- when the attempt began (git included)
@@ -490,7 +589,7 @@ CREATE TABLE release_log (
     output_tail BLOB NOT NULL DEFAULT x'',    -- the last RELEASER_LOG_TAIL_BYTES of output
     output_bytes INTEGER NOT NULL DEFAULT 0,  -- all output ever produced, in bytes
     UNIQUE (git_commit_sha, attempt),
-    CHECK ((release_status IN ('success', 'failed', 'timeout', 'cancelled')) = (ended_at IS NOT NULL)),
+    CHECK ((release_status IN (%(final)s)) = (ended_at IS NOT NULL)),
     CHECK (release_status <> 'running' OR started_at IS NOT NULL)
 );
 -- At most one attempt runs, whatever the code above the database does.
@@ -507,38 +606,82 @@ CREATE TABLE release_queue (
     git_commit_sha TEXT NOT NULL UNIQUE,
     queued_at INTEGER NOT NULL
 );
-"""
+""" % {"states": STATES_SQL, "final": FINAL_STATES_SQL}
+
+#: The changes of each version after the first, each applied in one transaction that also
+#: sets user_version: a database of any older version (a Node one too, once converted to
+#: version 1) is brought up to date in place at start-up. Changes are additive only.
+SCHEMA_UPGRADES = {
+    # 2: who asked for each attempt (X-Requested-By, X-Deployment-Id of POST /queue).
+    2: """
+CREATE TABLE release_requester (
+    release_id INTEGER NOT NULL REFERENCES release_log (id) ON DELETE CASCADE,
+    requested_by TEXT NOT NULL,
+    deployment_id TEXT,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (release_id, requested_by)
+)
+""",
+    # 3: GET /releases?state= pages newest first through one status (id order).
+    3: """
+CREATE INDEX release_log_by_status_id ON release_log (release_status, id)
+""",
+    # 4: notifications not yet delivered (an outbox), written in the transaction that
+    # starts or ends the attempt. `destination` names a RELEASER_NOTIFY_URL by a checksum:
+    # a webhook URL is a secret, and never stored.
+    4: """
+CREATE TABLE notification_outbox (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER NOT NULL
+);
+CREATE INDEX notification_outbox_by_destination ON notification_outbox (destination, id)
+""",
+    # 5: RELEASER_WATCH_PATHS: how each attempt's path check went, the base a skipped one
+    # matched, and retries that must run their command; /metrics tells skips apart.
+    5: """
+ALTER TABLE release_log ADD COLUMN path_check TEXT;
+ALTER TABLE release_log ADD COLUMN skipped_base TEXT;
+ALTER TABLE release_log ADD COLUMN force_run INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX release_log_by_status_skipped ON release_log
+    (release_status, created_at, started_at, ended_at, skipped_base);
+DROP INDEX release_log_by_status
+""",
+}
 
 #: GET /metrics: per status, the count and the average of (ended - started) in minutes (AVG
 #: skips attempts without both), of attempts created since :since.
-METRICS_SQL = """
-SELECT 'cancelled', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'cancelled' AND created_at >= :since
-UNION ALL SELECT 'failed', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'failed' AND created_at >= :since
-UNION ALL SELECT 'queued', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'queued' AND created_at >= :since
-UNION ALL SELECT 'running', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'running' AND created_at >= :since
-UNION ALL SELECT 'success', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'success' AND created_at >= :since
-UNION ALL SELECT 'timeout', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log
-    WHERE release_status = 'timeout' AND created_at >= :since
-"""
+METRICS_SQL = "\nUNION ALL ".join(
+    "SELECT '%s', COUNT(*), AVG(ended_at - started_at) / 60000.0 FROM release_log "
+    "WHERE release_status = '%s' AND created_at >= :since%s" % (
+        row, Status.SUCCESS if row == SKIPPED else row,
+        {Status.SUCCESS: " AND skipped_base IS NULL",
+         SKIPPED: " AND skipped_base IS NOT NULL"}.get(row, ""))
+    for row in sorted(Status.ALL + (SKIPPED,)))
 
-#: The columns of a release's record that status answers need (never the output tail), in
-#: the order of Release's fields: Store._release builds one from a row by position.
-RELEASE_COLUMNS = """r.id, r.git_commit_sha, r.attempt, r.release_status, r.created_at,
-    r.updated_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt_marker,
-    r.output_bytes,
+#: The columns of a release's record that status answers need (never the output tail), each
+#: named as Release's field: Store._release builds one from a row by those names.
+RELEASE_COLUMNS = """r.id AS id, r.git_commit_sha AS sha, r.attempt AS attempt,
+    r.release_status AS status, r.created_at AS created_at, r.updated_at AS updated_at,
+    r.started_at AS started_at, r.ended_at AS ended_at, r.exit_code AS exit_code,
+    r.error AS error, r.attempt_marker AS marker, r.output_bytes AS output_bytes,
+    r.path_check AS path_check, r.skipped_base AS skipped_base, r.force_run AS force_run,
     CASE WHEN q.position IS NULL THEN NULL
-         ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END"""
+         ELSE (SELECT COUNT(*) FROM release_queue q2 WHERE q2.position <= q.position) END
+         AS queue_position"""
 RELEASE_FROM = "release_log r LEFT JOIN release_queue q ON q.release_id = r.id"
+#: Who asked for an attempt (GET /releases), one name a line.
+REQUESTERS_COLUMN = """, (SELECT group_concat(requested_by, char(10)) FROM release_requester
+    WHERE release_id = r.id) AS requesters"""
 
 
-def _create_schema(db: sqlite3.Connection) -> None:
+def _create_schema(db: sqlite3.Connection, script: str = SCHEMA) -> None:
     # Statement by statement: executescript() would commit the surrounding transaction.
-    for statement in SCHEMA.split(";"):
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
@@ -563,16 +706,36 @@ class Release:
     error: Optional[str]
     marker: Optional[str]
     output_bytes: int
+    path_check: Optional[str]  # RELEASER_WATCH_PATHS: why the command ran, or "skipped"
+    skipped_base: Optional[str]  # a skipped attempt: the release its watched paths matched
+    force_run: int  # a retry of a skipped attempt: run the command, no path check
     queue_position: Optional[int]
 
     @property
     def is_final(self) -> bool:
         return self.status in Status.FINAL
 
-    def details(self) -> dict:
-        duration = None
-        if self.started_at is not None and self.ended_at is not None:
-            duration = self.ended_at - self.started_at
+    @property
+    def duration_ms(self) -> Optional[int]:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def summary(self) -> dict:
+        """The attempt as GET /releases lists it."""
+        return {"commitSha": self.sha, "attempt": self.attempt, "state": self.status,
+                "created_at": iso_time(self.created_at), "started_at": iso_time(self.started_at),
+                "ended_at": iso_time(self.ended_at), "duration_ms": self.duration_ms,
+                "exit_code": self.exit_code, "error": self.error,
+                "output_bytes": self.output_bytes, "skipped_base": self.skipped_base}
+
+    def details(self, watch_paths: Tuple[str, ...] = ()) -> dict:
+        """The attempt as GET /release answers it; `watch_paths` (RELEASER_WATCH_PATHS) are
+        named in `skipped` when its command was skipped."""
+        duration = self.duration_ms
+        skipped = None
+        if self.skipped_base is not None:
+            skipped = {"base": self.skipped_base, "paths": list(watch_paths)}
         return {
             "release_status": self.status,
             "attempt": self.attempt,
@@ -585,6 +748,8 @@ class Release:
             "queue_position": self.queue_position,
             "duration_ms": duration,
             "output_bytes": self.output_bytes,
+            "path_check": self.path_check,
+            "skipped": skipped,
         }
 
 
@@ -594,15 +759,61 @@ class Decision:
 
     `outcome` of request_release: "created" (a new attempt), "exists" (the latest attempt is
     queued, running or succeeded), "needs_retry" (it ended badly and retry was not asked),
-    "shutting_down" (nothing made). Of cancel_release: "cancelled" (`previous_state` says
-    whether it was queued or running), "not_found" (no attempt), "not_queued" (the latest
-    attempt is running, or ended: `state`); of Application.cancel_release also
-    "shutting_down" (the service began to stop while the running attempt was being stopped).
+    "shutting_down" (nothing made). Of Application.cancel_release: "cancelled"
+    (`previous_state` says whether it was queued or running), "not_found" (no attempt),
+    "not_queued" (the latest attempt ended: `state`), "shutting_down" (the service began to
+    stop while the running attempt was being stopped).
     """
 
     outcome: str
     state: Optional[str] = None
     previous_state: Optional[str] = None
+
+
+class AttemptEvents:
+    """Reactions to an attempt starting ("started") and ending ("ended"): functions
+    (event, release) added with add(), which the Store calls through emit() from the one
+    place each happens (claim_next_release, end_attempt).
+
+    They run in order on a thread of their own, never the worker's or a request's, so a
+    slow one delays nothing; one that fails is logged, never fatal (huey's _emit). Anything
+    that must survive a crash is written by the Store in the transaction itself, never by a
+    listener: a listener only reacts (logs, wakes a thread). Events emitted before start()
+    wait for it.
+    """
+
+    def __init__(self):
+        self._listeners: List[Callable[[str, "Release"], None]] = []
+        self._pending: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._deliver, name="attempt-events",
+                                        daemon=True)
+
+    def add(self, listener: Callable[[str, "Release"], None]) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: str, release: "Release") -> None:
+        self._pending.put((event, release))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Deliver what is pending, then end the thread."""
+        self._pending.put(None)
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _deliver(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            for listener in self._listeners:
+                try:
+                    listener(*item)
+                except Exception as exc:
+                    log("a reaction to a release %s failed (%s: %s); the others still run"
+                        % (item[0], type(exc).__name__, exc))
 
 
 #: How often a waiting long-poll asks whether it should give up (its client went away).
@@ -627,8 +838,14 @@ class Store:
     # connection per client served 2,600-3,600 (side by side; README has a full run).
     READERS = 4
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, events: Optional["AttemptEvents"] = None,
+                 outbox: Optional[Callable[[str, "Release", bytes],
+                                           List[Tuple[str, str]]]] = None):
         self.path = path
+        self.events = events or AttemptEvents()
+        # (event, release, output tail) -> [(destination, body)]: the notifications to write
+        # in the transaction that starts or ends an attempt (see Notifier).
+        self.outbox = outbox
         self._write_lock = threading.Lock()
         # The reader pool: READERS slots, each a connection or None until first used. A
         # SimpleQueue blocks and wakes in C, where a Semaphore runs Python code under the GIL.
@@ -748,21 +965,33 @@ class Store:
         if version > SCHEMA_VERSION or version < 0:
             raise StartupError("%s has schema version %d, newer than this releaser knows (%d); "
                                "use a newer releaser.py" % (self.path, version, SCHEMA_VERSION))
-        if not tables:
+        interrupted: List[int] = []  # attempts a Node releaser left running
+        if version == 0:
+            columns = set()
+            if "release_log" in tables:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
+            if not tables:
+                with self.transaction() as db:
+                    _create_schema(db)
+                    db.execute("PRAGMA user_version = 1")
+            elif {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
+                interrupted = self._upgrade_from_node(tables, columns)
+            else:
+                raise StartupError("%s holds tables this releaser does not know (%s); point "
+                                   "SQLITE_DB_PATH at a new file"
+                                   % (self.path, ", ".join(sorted(tables))))
+            version = 1
+        for step in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as db:
-                _create_schema(db)
-                db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
-            return
-        columns = set()
-        if "release_log" in tables:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
-        if {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
-            self._upgrade_from_node(tables, columns)
-            return
-        raise StartupError("%s holds tables this releaser does not know (%s); point "
-                           "SQLITE_DB_PATH at a new file" % (self.path, ", ".join(sorted(tables))))
+                _create_schema(db, SCHEMA_UPGRADES[step])
+                db.execute("PRAGMA user_version = %d" % step)
+            if tables:
+                log("upgraded the database %s to schema version %d" % (self.path, step))
+        for release_id in interrupted:  # ended once the schema is whole, the way all end
+            self.end_attempt(release_id, Status.FAILED, error="interrupted: the releaser was "
+                             "upgraded", from_status=Status.QUEUED)
 
-    def _upgrade_from_node(self, tables, columns) -> None:
+    def _upgrade_from_node(self, tables, columns) -> List[int]:
         """Convert the original Node implementation's database in place, keeping its history.
 
         Final rows become attempt 1 (2, ... for repeats), queued rows keep their queue order,
@@ -793,6 +1022,7 @@ class Store:
                    col("updated_at"), legacy_order)).fetchall()
             attempts: Dict[str, int] = {}
             queued: Dict[str, tuple] = {}
+            interrupted: List[int] = []  # left running: ended below, the way attempts end
             for sha, status, created, queued_at, started, ended, updated, order in rows:
                 if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha or ""):
                     continue  # a short SHA cannot be stored as a release; see docstring
@@ -805,20 +1035,22 @@ class Store:
                         continue  # queued twice by the old version: once is enough
                     status, started_ms, ended_ms = Status.QUEUED, None, None
                 elif status == "running":
-                    status, error = Status.FAILED, "interrupted: the releaser was upgraded"
+                    status, ended_ms = "interrupted", None
                 elif status not in Status.FINAL:
                     status, error = Status.FAILED, "unknown status %r in the original " \
                                                    "releaser's database" % status
-                if status != Status.QUEUED:
+                if status in Status.FINAL:
                     ended_ms = ended_ms or started_ms or created_ms
                 attempts[sha] = attempts.get(sha, 0) + 1
                 cur = db.execute(
                     "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at,"
                     " updated_at, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sha, attempts[sha], status, created_ms,
-                     parse_legacy_time(updated) or ended_ms or created_ms, started_ms,
-                     ended_ms, error))
-                if status == Status.QUEUED:
+                    (sha, attempts[sha], Status.QUEUED if status == "interrupted" else status,
+                     created_ms, parse_legacy_time(updated) or ended_ms or created_ms,
+                     started_ms, ended_ms, error))
+                if status == "interrupted":
+                    interrupted.append(cur.lastrowid)
+                elif status == Status.QUEUED:
                     queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
                                    created_ms)
             for sha, (_, release_id, created_ms) in sorted(queued.items(),
@@ -829,34 +1061,39 @@ class Store:
             db.execute("DROP TABLE IF EXISTS legacy_release_queue")
             db.execute("DROP TABLE legacy_release_log")
             db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
-            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            db.execute("PRAGMA user_version = 1")
         log("upgraded the original releaser's database %s (%d records kept)"
             % (self.path, sum(attempts.values())))
+        return interrupted
 
     # -- reads
 
     @staticmethod
-    def _release(row) -> Optional[Release]:
-        return Release(*row) if row else None
+    def _release(cursor: sqlite3.Cursor) -> Optional[Release]:
+        """The Release of a cursor's next row, mapped by column name (RELEASE_COLUMNS)."""
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return Release(**{column[0]: value for column, value in zip(cursor.description, row)})
 
     def latest_release(self, sha: str) -> Optional[Release]:
         """The commit's latest attempt, or None."""
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.git_commit_sha = ? ORDER BY r.attempt DESC LIMIT 1"
-                % (RELEASE_COLUMNS, RELEASE_FROM), (sha,)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha,)))
 
     def release_attempt(self, sha: str, attempt: int) -> Optional[Release]:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.attempt = ?"
-                % (RELEASE_COLUMNS, RELEASE_FROM), (sha, attempt)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM), (sha, attempt)))
 
     def release_by_id(self, release_id: int) -> Optional[Release]:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
-                (release_id,)).fetchone())
+                (release_id,)))
 
     def release_output(self, release_id: int) -> Optional[Tuple[str, bytes, int]]:
         """(status, saved output tail, total output bytes) of an attempt, or None."""
@@ -879,7 +1116,7 @@ class Store:
             db.execute("BEGIN")
             running = self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.release_status = 'running'"
-                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM)))
             queue = db.execute(
                 "SELECT q.git_commit_sha, r.attempt, q.queued_at FROM release_queue q "
                 "JOIN release_log r ON r.id = q.release_id ORDER BY q.position").fetchall()
@@ -890,7 +1127,45 @@ class Store:
         with self.reading() as db:
             return self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.release_status = 'running'"
-                % (RELEASE_COLUMNS, RELEASE_FROM)).fetchone())
+                % (RELEASE_COLUMNS, RELEASE_FROM)))
+
+    def history(self, limit: int, before_id: Optional[int] = None,
+                state: Optional[str] = None, sha: Optional[str] = None,
+                prefix: Optional[str] = None) -> List[Tuple[Release, List[str]]]:
+        """Attempts newest first (by id), at most `limit`, with who asked for each: all,
+        those before `before_id`, in one `state`, of one commit `sha`, or of the commits
+        whose SHA starts with `prefix`. Each filter is its own statement, so that an index
+        serves it (the primary key; release_log_by_status_id; the (sha, attempt) key)."""
+        before = before_id if before_id is not None else 2 ** 62
+        with self.reading() as db:
+            if sha is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.git_commit_sha = ? AND r.id < ? "
+                    "ORDER BY r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
+                                                    RELEASE_FROM), (sha, before, limit))
+            elif prefix is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.git_commit_sha >= ? AND r.git_commit_sha < ? "
+                    "AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM),
+                    (prefix, prefix + "g", before, limit))
+            elif state is not None:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.release_status = ? AND r.id < ? "
+                    "ORDER BY r.id DESC LIMIT ?" % (RELEASE_COLUMNS + REQUESTERS_COLUMN,
+                                                    RELEASE_FROM), (state, before, limit))
+            else:
+                cursor = db.execute(
+                    "SELECT %s FROM %s WHERE r.id < ? ORDER BY r.id DESC LIMIT ?"
+                    % (RELEASE_COLUMNS + REQUESTERS_COLUMN, RELEASE_FROM), (before, limit))
+            names = [column[0] for column in cursor.description]
+            rows = []
+            for row in cursor.fetchall():
+                fields = dict(zip(names, row))
+                requesters = fields.pop("requesters")
+                rows.append((Release(**fields), sorted(requesters.split("\n"))
+                             if requesters else []))
+        return rows
 
     def metrics(self, since_ms: int) -> List[Tuple[str, int, Optional[float]]]:
         """[(status, count, average minutes from start to end)] of attempts created since,
@@ -902,22 +1177,29 @@ class Store:
 
     # -- changes
 
-    def request_release(self, sha: str, retry: bool, may_create: bool) -> Decision:
+    def request_release(self, sha: str, retry: bool, may_create: bool,
+                        requester: Optional[Tuple[str, Optional[str]]] = None) -> Decision:
         """Atomically look at the commit's latest attempt and, where due, create a new one.
 
         A new attempt is inserted `running` when nothing runs and nothing waits (the worker
         takes it at once), else `queued` at the tail. `may_create` is False while shutting down.
+        `requester` (service name, deployment id) is recorded with the attempt asked about.
         """
         with self.transaction() as db:
             latest = db.execute(
-                "SELECT attempt, release_status FROM release_log WHERE git_commit_sha = ? "
-                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+                "SELECT id, attempt, release_status, skipped_base FROM release_log "
+                "WHERE git_commit_sha = ? ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
+            force_run = False
             if latest is not None:
-                attempt, status = latest
-                if status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS):
-                    return Decision("exists", status)
-                if not retry:
-                    return Decision("needs_retry", status)
+                release_id, attempt, status, skipped_base = latest
+                # A retry of a skipped success is how an operator makes its command run.
+                force_run = retry and status == Status.SUCCESS and skipped_base is not None
+                if (status in (Status.QUEUED, Status.RUNNING, Status.SUCCESS) or not retry) \
+                        and not force_run:
+                    self._record_requester(db, release_id, requester)
+                    return Decision("exists" if status in (
+                        Status.QUEUED, Status.RUNNING, Status.SUCCESS) else "needs_retry",
+                        status)
             if not may_create:
                 return Decision("shutting_down")
             busy = db.execute(
@@ -927,30 +1209,25 @@ class Store:
             status = Status.QUEUED if busy else Status.RUNNING
             cur = db.execute(
                 "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at, "
-                "updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (sha, latest[0] + 1 if latest else 1, status, now, now,
-                 None if busy else now))
+                "updated_at, started_at, force_run) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sha, latest[1] + 1 if latest else 1, status, now, now,
+                 None if busy else now, int(force_run)))
             if busy:
                 db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
                            "VALUES (?, ?, ?)", (cur.lastrowid, sha, now))
+            self._record_requester(db, cur.lastrowid, requester)
             return Decision("created", status)
 
-    def cancel_release(self, sha: str) -> Decision:
-        """Cancel the commit's queued attempt; it leaves the queue in the same transaction."""
-        with self.transaction() as db:
-            latest = db.execute(
-                "SELECT id, release_status FROM release_log WHERE git_commit_sha = ? "
-                "ORDER BY attempt DESC LIMIT 1", (sha,)).fetchone()
-            if latest is None:
-                return Decision("not_found")
-            release_id, status = latest
-            if status != Status.QUEUED:
-                return Decision("not_queued", status)
-            now = now_ms()
-            db.execute("UPDATE release_log SET release_status = 'cancelled', error = 'cancelled',"
-                       " ended_at = ?, updated_at = ? WHERE id = ?", (now, now, release_id))
-            db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
-            return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
+    @staticmethod
+    def _record_requester(db, release_id: int, requester) -> None:
+        if requester is None:
+            return
+        name, deployment = requester
+        now = now_ms()
+        db.execute("INSERT INTO release_requester (release_id, requested_by, deployment_id, "
+                   "first_at, last_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (release_id, "
+                   "requested_by) DO UPDATE SET deployment_id = excluded.deployment_id, "
+                   "last_at = excluded.last_at", (release_id, name, deployment, now, now))
 
     def claim_next_release(self) -> Optional[Release]:
         """The attempt the worker should run now: one already marked running by POST /queue,
@@ -968,9 +1245,72 @@ class Store:
                            "updated_at = ? WHERE id = ?", (now, now, head[1]))
                 db.execute("DELETE FROM release_queue WHERE position = ?", (head[0],))
                 row = (head[1],)
-            return self._release(db.execute(
+            release = self._release(db.execute(
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
-                row).fetchone())
+                row))
+            self._write_outbox(db, "started", release)
+        self.events.emit("started", release)
+        return release
+
+    def _write_outbox(self, db, event: str, release: Release) -> None:
+        if self.outbox is None:
+            return
+        tail = db.execute("SELECT output_tail FROM release_log WHERE id = ?",
+                          (release.id,)).fetchone()[0]
+        now = now_ms()
+        for destination, body in self.outbox(event, release, bytes(tail)):
+            db.execute("INSERT INTO notification_outbox (destination, body, created_at, "
+                       "next_try_at) VALUES (?, ?, ?, ?)", (destination, body, now, now))
+
+    # -- notifications (the outbox)
+
+    def next_notification(self, destination: str) -> Optional[Tuple[int, str, int, int, int]]:
+        """The oldest undelivered notification for a destination: (id, body, tries,
+        created_at, next_try_at), or None. Notifications go out in order, one at a time."""
+        with self.reading() as db:
+            return db.execute("SELECT id, body, tries, created_at, next_try_at FROM "
+                              "notification_outbox WHERE destination = ? ORDER BY id LIMIT 1",
+                              (destination,)).fetchone()
+
+    def notification_done(self, notification_id: int) -> None:
+        """Delivered, or given up: it leaves the outbox."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM notification_outbox WHERE id = ?", (notification_id,))
+
+    def notification_failed(self, notification_id: int, next_try_at: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE notification_outbox SET tries = tries + 1, next_try_at = ? "
+                       "WHERE id = ?", (next_try_at, notification_id))
+
+    def forget_notifications_except(self, destinations: List[str]) -> int:
+        """Drop the notifications of destinations no longer configured."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, destination FROM notification_outbox").fetchall()
+            stale = [row_id for row_id, destination in rows if destination not in destinations]
+            for row_id in stale:
+                db.execute("DELETE FROM notification_outbox WHERE id = ?", (row_id,))
+        return len(stale)
+
+    def last_ran_success(self) -> Tuple[Optional[str], bool]:
+        """For RELEASER_WATCH_PATHS: (the commit of the latest attempt whose command ran and
+        succeeded, whether any command that ran after it failed, timed out, was cancelled
+        or interrupted). A half-applied migration must run again, whatever the paths say."""
+        with self.reading() as db:
+            base = db.execute(
+                "SELECT git_commit_sha, ended_at FROM release_log WHERE release_status = "
+                "'success' AND attempt_marker IS NOT NULL ORDER BY ended_at DESC LIMIT 1"
+            ).fetchone()
+            if base is None:
+                return None, False
+            failed_since = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM release_log WHERE ended_at >= ? AND "
+                "attempt_marker IS NOT NULL AND release_status <> 'success')",
+                (base[1],)).fetchone()[0]
+        return base[0], bool(failed_since)
+
+    def record_path_check(self, release_id: int, check: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE release_log SET path_check = ? WHERE id = ?", (check, release_id))
 
     def mark_command_starting(self, release_id: int, marker: str) -> None:
         """Record the attempt's marker before its command starts: from here on, a crash
@@ -988,18 +1328,40 @@ class Store:
             db.execute("UPDATE release_log SET output_tail = ?, output_bytes = ? WHERE id = ?",
                        (tail, total, release_id))
 
-    def finish_release(self, release_id: int, status: str, exit_code: Optional[int],
-                       error: Optional[str], tail: Optional[bytes] = None,
-                       total: Optional[int] = None) -> None:
-        """Make a running attempt final, with its output's last tail."""
-        now = now_ms()
+    def end_attempt(self, release_id: int, status: str, exit_code: Optional[int] = None,
+                    error: Optional[str] = None, tail: Optional[bytes] = None,
+                    total: Optional[int] = None, from_status: str = Status.RUNNING,
+                    skipped_base: Optional[str] = None) -> Optional[Release]:
+        """Make an attempt final: the one way every attempt ends (the worker's outcome, a
+        cancel, the settling of one a crash interrupted, an upgraded Node database). One
+        transaction records the final state (only if the attempt is still `from_status`) and
+        its output's last tail, and takes it out of the queue; then AttemptEvents tells the
+        listeners. None, and nothing changed, if it was no longer `from_status`."""
         with self.transaction() as db:
-            db.execute(
-                "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
-                "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
-                "output_bytes = COALESCE(?, output_bytes) WHERE id = ? "
-                "AND release_status = 'running'",
-                (status, exit_code, error, now, now, tail, total, release_id))
+            release = self._end_attempt(db, release_id, status, exit_code, error, tail, total,
+                                        from_status, skipped_base)
+        if release is not None:
+            self.events.emit("ended", release)
+        return release
+
+    def _end_attempt(self, db, release_id, status, exit_code, error, tail, total,
+                     from_status, skipped_base=None) -> Optional[Release]:
+        assert status in Status.FINAL
+        now = now_ms()
+        changed = db.execute(
+            "UPDATE release_log SET release_status = ?, exit_code = ?, error = ?, "
+            "ended_at = ?, updated_at = ?, output_tail = COALESCE(?, output_tail), "
+            "output_bytes = COALESCE(?, output_bytes), skipped_base = ? "
+            "WHERE id = ? AND release_status = ?",
+            (status, exit_code, error, now, now, tail, total, skipped_base, release_id,
+             from_status)).rowcount
+        if not changed:
+            return None
+        db.execute("DELETE FROM release_queue WHERE release_id = ?", (release_id,))
+        release = self._release(db.execute(
+            "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM), (release_id,)))
+        self._write_outbox(db, "ended", release)
+        return release
 
     def requeue_at_head(self, release_id: int) -> None:
         """Put an attempt whose command never started back at the head of the queue."""
@@ -1016,8 +1378,27 @@ class Store:
         """Delete final attempts that ended before the cutoff; never queued or running ones."""
         with self.transaction() as db:
             return db.execute(
-                "DELETE FROM release_log WHERE ended_at < ? AND release_status IN "
-                "('success', 'failed', 'timeout', 'cancelled')", (cutoff_ms,)).rowcount
+                "DELETE FROM release_log WHERE ended_at < ? AND release_status IN (%s)"
+                % FINAL_STATES_SQL, (cutoff_ms,)).rowcount
+
+
+def is_database_busy(exc: Exception) -> bool:
+    """Locked by another connection or process: worth trying again soon."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def describe_database_error(exc: Exception) -> str:
+    """A sentence for a database failure, without a stack trace."""
+    text = str(exc)
+    if is_database_busy(exc):
+        return "the database is locked by another process"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only"
+    if "full" in text:
+        return "the disk holding the database is full"
+    if isinstance(exc, sqlite3.Error):
+        return "database error: %s" % text
+    return "%s: %s" % (type(exc).__name__, text)
 
 
 def restrict_database_files(db_path: str) -> None:
@@ -1075,14 +1456,21 @@ _started_children: set = set()
 _started_children_lock = threading.Lock()
 
 
+# Whether main() made this process a subreaper: then every orphan of an attempt is a child,
+# and finding an attempt's processes needs no scan of every process's environment.
+_adopting_orphans = False
+
+
 def become_subreaper() -> bool:
     """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER); False elsewhere."""
+    global _adopting_orphans
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _adopting_orphans = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (ImportError, OSError, AttributeError):
-        return False
+        _adopting_orphans = False
+    return _adopting_orphans
 
 
 def start_process(argv: List[str], **popen_args) -> subprocess.Popen:
@@ -1108,22 +1496,51 @@ def _process_exit_fd(pid: int) -> Optional[int]:
         return None
 
 
-def _process_table() -> Dict[int, Tuple[int, bool]]:
-    """{pid: (parent pid, is a zombie)} of every process in /proc (empty where there is none)."""
-    table = {}
+def _children_of(pid: int) -> List[int]:
+    """The direct children of a process, from /proc/<pid>/task/*/children (each thread
+    lists those it forked or adopted); empty where /proc has no such file."""
+    children: List[int] = []
     try:
-        entries = os.listdir("/proc")
+        threads = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return table
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry, "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # it exited meanwhile
-            table[int(entry)] = (int(fields[1]), fields[0] == b"Z")
-    return table
+        return children
+    for thread in threads:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, thread), "rb") as f:
+                children += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+    return children
+
+
+def _process_state(pid: int) -> Optional[bytes]:
+    """The one-letter state of a process (b"Z" for a zombie), or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive_tree(roots: List[int], adopted: set) -> List[int]:
+    """The live processes among `roots` and all their descendants; the zombies among
+    `adopted` (orphans this process adopted) are reaped on the way, by PID."""
+    found: set = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in found:
+            continue
+        state = _process_state(pid)
+        if state is None:
+            continue
+        if state == b"Z":
+            if pid in adopted:
+                _reap(pid)
+            continue
+        found.add(pid)
+        todo += _children_of(pid)
+    return sorted(found)
 
 
 def processes_with_env(name: str, value: str) -> List[int]:
@@ -1148,31 +1565,19 @@ def processes_with_env(name: str, value: str) -> List[int]:
 
 
 def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]:
-    """The live processes of the running attempt: the command's tree, the orphans adopted by
-    this releaser (children it did not start), those carrying the marker, and all of their
-    descendants. Reaps the adopted orphans that already exited, by PID."""
-    me = os.getpid()
+    """The live processes of the running attempt and all their descendants: the command's
+    tree, the orphans this releaser adopted (its children it did not start), and, where
+    orphans are not adopted or the releaser that started them is gone (leader None), those
+    carrying the marker (a scan of every process's environment). Reaps the adopted orphans
+    that already exited, by PID."""
     with _started_children_lock:  # no child is between its fork and its registration
-        table = _process_table()
-        started = set(_started_children)
-    children: Dict[int, List[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    roots = [pid for pid in children.get(me, ()) if pid not in started]
-    for pid in roots:
-        if table[pid][1]:
-            _reap(pid)
-    if leader is not None and leader in table:
+        adopted = {pid for pid in _children_of(os.getpid()) if pid not in _started_children}
+    roots = list(adopted)
+    if leader is not None:
         roots.append(leader)
-    if marker:
+    if marker and (leader is None or not _adopting_orphans):
         roots += processes_with_env(ATTEMPT_MARKER, marker)
-    found, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found and pid != me:
-            found.add(pid)
-            todo += children.get(pid, ())
-    return sorted(pid for pid in found if pid in table and not table[pid][1])
+    return _alive_tree(roots, adopted)
 
 
 def _reap(pid: int) -> None:
@@ -1247,17 +1652,9 @@ def stop_git_processes(db_path: str, grace_s: float) -> int:
         pids = processes_with_env(GIT_MARKER, db_path)
         for pid in pids:  # adopted ones die as our children: reap them
             _reap(pid)
-        return [pid for pid in pids if _is_alive(pid)]
+        return [pid for pid in pids if _process_state(pid) not in (None, b"Z")]
 
     return stop_processes(find, grace_s)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
 RAN_OUT_OF_TIME = "did not finish within the release timeout"
@@ -1300,13 +1697,7 @@ def _descendants_of(proc: subprocess.Popen) -> List[int]:
     """A started process and its descendants, while it lives (its exit status is kept)."""
     if proc.poll() is not None:
         return []
-    table = _process_table()
-    found, todo = [], [proc.pid]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += [child for child, (parent, _) in table.items() if parent == pid]
-    return [pid for pid in found if pid in table and not table[pid][1]]
+    return _alive_tree([proc.pid], set())
 
 
 # --- Git workspace ---------------------------------------------------------------------------
@@ -1345,8 +1736,18 @@ class Workspace:
         # What the remote said last: None until known, "ok", or git's reason for refusing
         # (no such repository, credentials refused), shown by /healthcheck.
         self.remote_status: Optional[str] = None
-        self._finished_trees: "queue.SimpleQueue[str]" = queue.SimpleQueue()
-        threading.Thread(target=self._clean_up, name="tree-cleaner", daemon=True).start()
+        self._finished_trees: "queue.SimpleQueue[Optional[str]]" = queue.SimpleQueue()
+        self._cleaner = threading.Thread(target=self._clean_up, name="tree-cleaner",
+                                         daemon=True)
+
+    def start(self) -> None:
+        self._cleaner.start()
+
+    def stop(self, timeout: float) -> None:
+        """Let the cleaner finish the tree it is removing; the rest waits for the next start."""
+        self._finished_trees.put(None)
+        if self._cleaner.is_alive():
+            self._cleaner.join(timeout)
 
     def discard_tree(self, tree: str) -> None:
         """Hand a finished tree (and its home, if any) to the cleaner thread, which removes
@@ -1371,6 +1772,8 @@ class Workspace:
     def _clean_up(self) -> None:
         while True:
             tree = self._finished_trees.get()
+            if tree is None:
+                return
             try:
                 remove_tree(tree)
                 if self._finished_trees.empty():
@@ -1422,8 +1825,11 @@ class Workspace:
             for name in os.listdir(self.trees):
                 remove_tree(os.path.join(self.trees, name))
 
-    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event) -> str:
-        """Bring the commit into the cache and lay out its tree; return the tree's path.
+    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event,
+                skip_if: Optional[Callable[[], bool]] = None) -> Optional[str]:
+        """Bring the commit into the cache, check it (a commit, on an allowed branch), then
+        lay out its tree and return the tree's path; or None, with no tree, when `skip_if`
+        (asked after the checks) says the command need not run.
 
         git failures are retried with backoff until `deadline`; a commit the repository does
         not have fails at once (GitError with final=True).
@@ -1440,6 +1846,9 @@ class Workspace:
                 # Every attempt, not just the first fetch: a force push may have removed it.
                 self._check_on_allowed_branch(sha, deadline, hurry)
                 self.remote_status = "ok"
+                if skip_if is not None and skip_if():
+                    return None
+                skip_if = None  # decided: a retry of the tree does not ask again
                 return self._lay_out_tree(sha, marker, deadline, hurry)
             except GitError as exc:
                 if exc.final and _is_definite_git_error(str(exc)):
@@ -1575,6 +1984,9 @@ class Workspace:
                                deadline, hurry)
         if rc == 0:
             return
+        if "dumb http transport" in by_sha:  # remembered: it cannot serve partial clones
+            with open(self._dumb_remote_file, "w") as f:
+                f.write(self.config.public_git_url)
         if "mismatched algorithms" in by_sha:  # a SHA-1 name for a SHA-256 repository or back
             raise GitError("commit %s cannot be in the repository %s: %s"
                            % (sha, url, _git_failure_reason(by_sha)), final=True)
@@ -1593,6 +2005,26 @@ class Workspace:
                       "expired or has no access to the repository")
         raise GitError("could not fetch commit %s from %s: %s" % (sha, url, reason),
                        final=_is_definite_git_error(everything or by_sha))
+
+    def paths_unchanged(self, base: str, sha: str, paths: Tuple[str, ...], deadline: float,
+                        hurry: threading.Event) -> Optional[bool]:
+        """Whether the two commits' trees are the same at `paths` (git pathspecs), compared
+        as trees, not history (right after force pushes, rollbacks and merges); None when
+        the base cannot be had (fetched by SHA when the cache lacks it) or compared."""
+        if object_format(base) != object_format(sha):
+            return None
+        if not self._has_release_ref(base):
+            try:
+                self._fetch(base, deadline, hurry)
+            except GitError as exc:
+                log("the base %s of the path check is unavailable: %s" % (base[:12], exc))
+                return None
+        rc, out = self._git(["--git-dir", self.cache, "diff", "--quiet", base, sha, "--"]
+                            + list(paths), deadline, hurry)
+        if rc in (0, 1):
+            return rc == 0
+        log("could not compare %s with %s: %s" % (base[:12], sha[:12], out))
+        return None
 
     def _check_is_commit(self, sha: str, deadline: float, hurry: threading.Event) -> None:
         """A SHA may name any object a server sends: an annotated tag would release its
@@ -1640,31 +2072,90 @@ class Workspace:
 
     def _is_ancestor_of(self, sha: str, tips: Dict[str, str], deadline: float,
                         hurry: threading.Event) -> bool:
-        """Whether the commit is in the history of one of `tips` ({ref: object})."""
+        """Whether the commit is in the history of one of `tips` ({ref: object}).
+
+        Asked of a second bare repository beside the cache, `allowed*.git`, that holds
+        commits only (a partial clone, --filter=tree:0: no trees or files, a few hundred KB
+        for thousands of commits where a fetch with files took tens of MB), fetched since
+        a day before the commit's date. A tip it already holds that contains the commit
+        answers without fetching (a retry, a second service's rollback)."""
         rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
                              deadline, hurry)
         if rc != 0 or not when.isdigit():
             raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
+        # A dumb HTTP server can send neither partial nor shallow histories (and a partial
+        # clone of one fetches each missing object lazily, without end): the cache, then.
+        dumb = self._is_dumb_remote()
+        ancestry = self.cache if dumb else self._ancestry_repository(object_format(sha),
+                                                                     deadline, hurry)
+        if self._held_tip_contains(ancestry, sha, tips, deadline, hurry):
+            return True
         # Commit dates may be a little out of order (rebases, clocks): a day of margin.
-        since = ["--shallow-since=%d" % (int(when) - 86400)] if self.config.git_depth else []
+        since = ["--shallow-since=%d" % (int(when) - 86400)] \
+            if self.config.git_depth and not dumb else []
         refspecs = ["+%s:refs/allowed/%s" % (ref, ref[len("refs/"):]) for ref in tips
                     if ref.startswith("refs/")]
-        fetch = ["--git-dir", self.cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+        fetch = ["--git-dir", ancestry, "-c", "gc.auto=0", "-c", "maintenance.auto=false",
                  "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
-        tail = ["--", self.config.public_git_url] + refspecs
-        rc, out = self._git(fetch + since + tail, deadline, hurry)
+        tail = [self.config.public_git_url if dumb else "origin"] + refspecs
+        rc, out = self._git(fetch + ([] if dumb else ["--filter=tree:0"]) + since + tail,
+                            deadline, hurry)
         if rc != 0 and since and not _is_connection_error(out):
-            # Every allowed ref older than the day before, or a server that cannot send
-            # shallow histories (dumb HTTP): their whole histories, then.
-            rc, out = self._git(fetch + tail, deadline, hurry)
+            # Every allowed ref older than the day before: their whole histories, then.
+            rc, out = self._git(fetch + ["--filter=tree:0"] + tail, deadline, hurry)
         if rc != 0:
             raise GitError("could not fetch the allowed branches of %s: %s"
                            % (self.config.public_git_url, _git_failure_reason(out)))
-        rc, out = self._git(["--git-dir", self.cache, "for-each-ref", "--contains", sha,
-                             "--format=%(refname)", "refs/allowed/"], deadline, hurry,
-                            max_output=64 << 20)
-        fetched = {"refs/allowed/" + ref[len("refs/"):] for ref in tips}
-        return rc == 0 and any(ref in fetched for ref in out.splitlines())
+        return self._held_tip_contains(ancestry, sha, tips, deadline, hurry)
+
+    def _held_tip_contains(self, ancestry: str, sha: str, tips: Dict[str, str],
+                           deadline: float, hurry: threading.Event) -> bool:
+        """Whether a ref of the ancestry repository that is still an allowed tip contains
+        the commit (false where the commit is not there at all)."""
+        rc, out = self._git(["--git-dir", ancestry, "for-each-ref", "--contains", sha,
+                             "--format=%(objectname) %(refname)", "refs/allowed/"],
+                            deadline, hurry, max_output=64 << 20)
+        current = {"%s refs/allowed/%s" % (target, ref[len("refs/"):])
+                   for ref, target in tips.items()}
+        return rc == 0 and any(line in current for line in out.splitlines())
+
+    @property
+    def _dumb_remote_file(self) -> str:
+        return os.path.join(self.config.work_dir, "dumb-remote")
+
+    def _is_dumb_remote(self) -> bool:
+        """Whether a fetch found the remote to be a dumb HTTP server (remembered on disk)."""
+        try:
+            with open(self._dumb_remote_file) as f:
+                return f.read() == self.config.public_git_url
+        except OSError:
+            return False
+
+    def _ancestry_repository(self, names: str, deadline: float,
+                             hurry: threading.Event) -> str:
+        """The commits-only repository for branch checks (see _is_ancestor_of), made on
+        first use: bare, a partial clone of the remote (named origin, without credentials)."""
+        path = os.path.join(self.config.work_dir, "allowed.git" if names == "sha1"
+                            else "allowed-%s.git" % names)
+        if os.path.isfile(os.path.join(path, "HEAD")):
+            return path
+        building = path + ".new"
+        remove_tree(building)
+        kind = ["--object-format=sha256"] if names == "sha256" else []
+        rc, out = self._git(["init", "--quiet", "--bare"] + kind + [building], deadline, hurry)
+        settings = [("core.repositoryformatversion", "1"),
+                    ("extensions.partialClone", "origin"),
+                    ("remote.origin.url", self.config.public_git_url),
+                    ("remote.origin.promisor", "true"),
+                    ("remote.origin.partialclonefilter", "tree:0")]
+        for key, value in settings:
+            if rc == 0:
+                rc, out = self._git(["--git-dir", building, "config", key, value],
+                                    deadline, hurry)
+        if rc != 0:
+            raise GitError("could not create %s: %s" % (path, out))
+        os.rename(building, path)  # whole or absent
+        return path
 
     def _lay_out_tree(self, sha: str, marker: str, deadline: float,
                       hurry: threading.Event) -> str:
@@ -1810,7 +2301,10 @@ def remove_tree(path: str) -> None:
 
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=make_writable_and_retry)
+            if sys.version_info >= (3, 12):  # onerror is deprecated there
+                shutil.rmtree(path, onexc=make_writable_and_retry)
+            else:
+                shutil.rmtree(path, onerror=make_writable_and_retry)
         else:
             os.unlink(path)
 
@@ -1935,6 +2429,7 @@ class Outcome:
     status: str
     exit_code: Optional[int] = None
     error: Optional[str] = None
+    skipped_base: Optional[str] = None  # a success whose command never ran
 
 
 class Worker:
@@ -1953,6 +2448,8 @@ class Worker:
         self.config = config
         self.store = store
         self.workspace = workspace
+        # The running attempt's output: set and cleared whole by this thread; HTTP threads
+        # read the reference once (atomic) and then only use the LiveOutput's own lock.
         self.live: Optional[LiveOutput] = None
         self._wake = threading.Event()
         self._stopping = threading.Event()  # take no new work
@@ -2059,17 +2556,15 @@ class Worker:
                 return True
             tail, total = live.snapshot()
             try:
-                self._retry_database(self.store.finish_release, release.id, outcome.status,
-                                     outcome.exit_code, outcome.error, tail, total)
+                self._retry_database(self.store.end_attempt, release.id, outcome.status,
+                                     outcome.exit_code, outcome.error, tail, total,
+                                     Status.RUNNING, outcome.skipped_base)
             except sqlite3.Error:
                 log("release %s attempt %d ended %s, but the database could not record it "
                     "before shutdown; the next start marks it failed (interrupted)"
                     % (release.sha, release.attempt, outcome.status))
                 raise
             live.end(outcome.status)
-            log("release %s attempt %d ended: %s%s" % (
-                release.sha, release.attempt, outcome.status,
-                "" if outcome.error is None else " (%s)" % outcome.error))
         finally:
             self.live = None
             self._current_id = None
@@ -2099,15 +2594,51 @@ class Worker:
         timeout_s = self.config.release_timeout_ms / 1000
         deadline = time.monotonic() + timeout_s - elapsed_s
         marker = uuid.uuid4().hex
+        base: List[str] = []
+
+        def unchanged() -> bool:
+            base[:] = [self._unchanged_since(release, deadline)]
+            return base[0] is not None
+
         try:
-            tree = self.workspace.prepare(release.sha, marker, deadline, self._interrupt)
+            tree = self.workspace.prepare(release.sha, marker, deadline, self._interrupt,
+                                          unchanged if self.config.watch_paths else None)
         except GitError as exc:
             return None, Outcome(Status.FAILED, error=str(exc))
+        if tree is None:
+            return None, Outcome(Status.SUCCESS, skipped_base=base[0])
         try:
             return tree, self._run_command(release, tree, marker, live, deadline)
         except BaseException:
             self.workspace.discard_tree(tree)
             raise
+
+    def _unchanged_since(self, release: Release, deadline: float) -> Optional[str]:
+        """RELEASER_WATCH_PATHS: the base whose watched paths this commit's equal, so that its
+        command need not run; None when it must (recorded as the attempt's path_check)."""
+        base = None
+        if release.force_run:
+            check = "forced by retry"
+        else:
+            base, failed_since = self.store.last_ran_success()
+            if base is None:
+                check = "no base"
+            elif failed_since:
+                check = "a command that ran after the base did not succeed"
+            else:
+                same = self.workspace.paths_unchanged(base, release.sha,
+                                                      self.config.watch_paths, deadline,
+                                                      self._interrupt)
+                check = {True: "skipped", False: "changed", None: "base unavailable"}[same]
+                if not same:
+                    base = None
+        try:
+            self.store.record_path_check(release.id, check)
+        except sqlite3.Error as exc:
+            log("could not record the path check of %s (%s); its command runs"
+                % (release.sha, describe_database_error(exc)))
+            return None
+        return base if check == "skipped" else None
 
     def _run_command(self, release: Release, tree: str, marker: str, live: LiveOutput,
                      deadline: float) -> Outcome:
@@ -2237,30 +2768,186 @@ class Worker:
         return total
 
 
-def is_database_busy(exc: Exception) -> bool:
-    """Locked by another connection or process: worth trying again soon."""
-    return "locked" in str(exc) or "busy" in str(exc)
+# --- Notifications ---------------------------------------------------------------------------
+#
+# RELEASER_NOTIFY_URL: each attempt's start and end is POSTed as JSON to every URL. Nothing
+# is lost: the Store writes each notification into its outbox table in the transaction that
+# starts or ends the attempt (Notifier.outbox_rows says what), so a crash at any moment
+# leaves it there; the Notifier's threads, one per URL, deliver them in order, retrying with
+# backoff for up to RELEASER_NOTIFY_MAX_AGE_MS, then drop one with a log line. Delivery runs
+# beside releases and never delays one, nor a queue answer, nor a shutdown.
+
+NOTIFY_OUTPUT_LINES = 20
 
 
-def describe_database_error(exc: Exception) -> str:
-    """A sentence for a database failure, without a stack trace."""
-    text = str(exc)
-    if is_database_busy(exc):
-        return "the database is locked by another process"
-    if "readonly" in text or "read-only" in text:
-        return "the database is read-only"
-    if "full" in text:
-        return "the disk holding the database is full"
-    if isinstance(exc, sqlite3.Error):
-        return "database error: %s" % text
-    return "%s: %s" % (type(exc).__name__, text)
+def destination_id(url: str) -> str:
+    """What the outbox stores to name a URL: a checksum, since the URL is a secret."""
+    return "%08x" % zlib.crc32(url.encode("utf-8"))
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL: enough to name it in the log (a webhook's path and
+    query hold its secret)."""
+    parts = urllib.parse.urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.hostname if parts.port is None
+                        else "%s:%d" % (parts.hostname, parts.port))
+
+
+def https_connection(host: str, port: Optional[int], timeout: float):
+    """An HTTPS connection, loading ssl now if the service left it out (see the top)."""
+    if sys.modules.get("ssl", False) is None:
+        del sys.modules["ssl"]
+    import ssl
+
+    class HTTPSConnection(http.client.HTTPConnection):
+        default_port = 443
+
+        def connect(self):
+            super().connect()
+            self.sock = ssl.create_default_context().wrap_socket(self.sock,
+                                                                 server_hostname=self.host)
+
+    return HTTPSConnection(host, port, timeout=timeout)
+
+
+def post_json(url: str, body: bytes, timeout_s: float) -> Optional[str]:
+    """POST a JSON body; None when the receiver took it (2xx), else why not."""
+    parts = urllib.parse.urlsplit(url)
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    if parts.scheme == "https":
+        conn = https_connection(parts.hostname, parts.port, timeout_s)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    try:
+        conn.request("POST", path, body=body, headers={
+            "Content-Type": "application/json", "User-Agent": "releaser/" + __version__})
+        resp = conn.getresponse()
+        resp.read(65536)
+        return None if 200 <= resp.status < 300 else "HTTP %d" % resp.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        conn.close()
+
+
+class Notifier:
+    """Writes (outbox_rows, called by the Store inside its transactions) and delivers
+    (one thread per URL, woken by AttemptEvents through wake()) the notifications."""
+
+    BACKOFF_MAX_S = 300
+
+    def __init__(self, config: Config, store: Store):
+        self.config = config
+        self.store = store
+        self._secrets = config.secrets()
+        self._urls = {destination_id(url): url for url in config.notify_urls}
+        self._wake = {destination: threading.Event() for destination in self._urls}
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._deliver, args=(destination,),
+                                          name="notify-%s" % destination, daemon=True)
+                         for destination in self._urls]
+
+    def outbox_rows(self, event: str, release: Release, tail: bytes) -> List[Tuple[str, str]]:
+        """The notification of an attempt's start or end, once per URL (no I/O: this runs
+        inside the Store's transaction)."""
+        if not self._urls:
+            return []
+        lines = tail.decode("utf-8", "replace").splitlines()[-NOTIFY_OUTPUT_LINES:]
+        output = mask_secrets("\n".join(lines), self._secrets)
+        error = mask_secrets(release.error, self._secrets) if release.error else None
+        link = self.config.public_url + "/" if self.config.public_url else None
+        if event == "started":
+            text = "Release of %s (attempt %d) started" % (release.sha[:12], release.attempt)
+        else:
+            text = "Release of %s (attempt %d) %s%s" % (
+                release.sha[:12], release.attempt, release.status,
+                (": " + error) if error else "")
+        text += (" " + link) if link else ""
+        body = json.dumps({
+            "event": event, "commitSha": release.sha, "attempt": release.attempt,
+            "state": release.status, "exit_code": release.exit_code, "error": error,
+            "duration_ms": release.duration_ms, "output": output, "link": link,
+            "text": text,  # what a Slack incoming webhook shows
+            "content": text,  # and a Discord webhook
+        })
+        return [(destination, body) for destination in self._urls]
+
+    def wake(self, event: str, release: Release) -> None:
+        """An AttemptEvents listener: new notifications are in the outbox."""
+        for flag in self._wake.values():
+            flag.set()
+
+    def start(self) -> None:
+        dropped = self.store.forget_notifications_except(list(self._urls))
+        if dropped:
+            log("dropped %d notifications for URLs no longer in RELEASER_NOTIFY_URL" % dropped)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering; what is undelivered stays in the outbox for the next start."""
+        self._stopping.set()
+        for flag in self._wake.values():
+            flag.set()
+        for thread in self._threads:
+            thread.join(0.5)
+
+    def _deliver(self, destination: str) -> None:
+        url, wake = self._urls[destination], self._wake[destination]
+        while not self._stopping.is_set():
+            wake.clear()  # before reading: a notification written after is not missed
+            try:
+                row = self.store.next_notification(destination)
+            except sqlite3.Error as exc:
+                log("notifications: %s" % describe_database_error(exc))
+                self._stopping.wait(1.0)
+                continue
+            if row is None:
+                wake.wait()
+                continue
+            notification_id, body, tries, created_at, next_try_at = row
+            now = now_ms()
+            if now - created_at > self.config.notify_max_age_ms:
+                log("notification to %s dropped after %d tries over %s"
+                    % (url_origin(url), tries, human_duration(now - created_at)))
+                self._settle(self.store.notification_done, notification_id)
+                continue
+            if next_try_at > now:
+                wake.wait((next_try_at - now) / 1000)
+                continue
+            problem = post_json(url, body.encode(), self.config.notify_timeout_ms / 1000)
+            if problem is None:
+                self._settle(self.store.notification_done, notification_id)
+                continue
+            delay_s = min(2 ** tries, self.BACKOFF_MAX_S)
+            log("notification to %s failed (%s); trying again in %s"
+                % (url_origin(url), mask_secrets(problem, self._secrets),
+                   human_duration(delay_s * 1000)))
+            self._settle(self.store.notification_failed, notification_id,
+                         now_ms() + delay_s * 1000)
+
+    def _settle(self, write, *args) -> None:
+        try:
+            write(*args)
+        except sqlite3.Error as exc:
+            log("notifications: %s" % describe_database_error(exc))
+            self._stopping.wait(1.0)
 
 
 # --- HTTP API --------------------------------------------------------------------------------
 #
-# ROUTES maps (method, path) to a route function taking (app, Request) and returning
-# (status, body[, headers]); errors are ApiError. RequestHandler does all HTTP parsing, the
+# ROUTES maps (method, path) to a route function taking (app, Request) and returning a
+# Reply (status, body, headers); errors are ApiError. RequestHandler does all HTTP parsing, the
 # API key check (before routing) and writes every answer, errors included, as JSON.
+
+
+class Reply(NamedTuple):
+    """What a route returns: the status, the body (a dict is sent as JSON, bytes as they
+    are) and any headers of its own."""
+
+    status: int
+    body: object
+    headers: Mapping[str, str] = types.MappingProxyType({})
 
 
 class ApiError(ReleaserError):
@@ -2351,11 +3038,22 @@ class Request:
     the long-poll a route that waits must pass on."""
 
     def __init__(self, query: str, body: bytes, path_arg: str,
-                 long_poll: Optional[LongPoll] = None):
+                 long_poll: Optional[LongPoll] = None, headers: Optional[Mapping] = None):
         self.body = body
         self.path_arg = path_arg
         self.long_poll = long_poll or LongPoll(None)
+        self.headers = headers or {}
         self._query = query
+
+    def header_text(self, name: str, limit: int = 200) -> Optional[str]:
+        """A header meant for people (a service name), printable and at most `limit`
+        characters; absent or empty is None, anything else 400."""
+        value = (self.headers.get(name) or "").strip()
+        if not value:
+            return None
+        if len(value) > limit or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ApiError(400, "%s must be at most %d printable characters" % (name, limit))
+        return value
 
     def params(self, *allowed: str) -> Dict[str, str]:
         """The query parameters; unknown or repeated ones are 400."""
@@ -2442,22 +3140,22 @@ def _wait_seconds(params: Dict[str, str]) -> int:
     return min(query_number(params, "wait", 0, 0), MAX_WAIT_S)
 
 
-# Route handlers: (app, request) -> (status, body[, headers]). A dict body is sent as JSON.
+# Route handlers: (app, request) -> Reply. A dict body is sent as JSON.
 
 def route_healthcheck(app: "Application", req: Request):
     req.params()
     try:
         running, queue_length = app.store.health()
     except sqlite3.Error as exc:
-        return 500, {"status": "ERROR", "error": describe_database_error(exc)}
+        return Reply(500, {"status": "ERROR", "error": describe_database_error(exc)})
     body = {"status": "OK", "isReleaseRunning": running, "queueLength": queue_length,
             "git": app.workspace.remote_status}
     if app.stopping.is_set():
-        return 503, dict(body, status="SHUTTING_DOWN")
+        return Reply(503, dict(body, status="SHUTTING_DOWN"))
     if not app.worker.is_alive():
-        return 500, {"status": "ERROR", "error": "the release worker has stopped; restart "
-                                                 "the releaser"}
-    return 200, body
+        return Reply(500, {"status": "ERROR", "error": "the release worker has stopped; restart "
+                                                 "the releaser"})
+    return Reply(200, body)
 
 
 def route_queue_release(app: "Application", req: Request):
@@ -2467,21 +3165,24 @@ def route_queue_release(app: "Application", req: Request):
     retry = body.get("retry", False)
     if not isinstance(retry, bool):
         raise ApiError(400, 'retry must be true or false')
-    decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set())
+    name = req.header_text("X-Requested-By")
+    requester = (name, req.header_text("X-Deployment-Id")) if name else None
+    decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set(),
+                                         requester=requester)
     state = decision.state
     if decision.outcome == "shutting_down":
         raise ApiError(503, "The releaser is shutting down; ask again when it is back")
     if decision.outcome == "created":
         app.worker.wake()
         if state == Status.RUNNING:
-            return 200, {"message": "Release triggered for commit %s" % sha, "state": state}
+            return Reply(200, {"message": "Release triggered for commit %s" % sha, "state": state})
     if state == Status.QUEUED:
-        return 202, {"message": "Release for commit %s has been queued" % sha, "state": state}
+        return Reply(202, {"message": "Release for commit %s has been queued" % sha, "state": state})
     if state == Status.RUNNING:
         raise ApiError(409, "Release for commit %s is already running" % sha, state=state)
     if state == Status.SUCCESS:
-        return 200, {"message": "Release for commit %s already succeeded" % sha,
-                     "state": state}
+        return Reply(200, {"message": "Release for commit %s already succeeded" % sha,
+                     "state": state})
     ended = {Status.FAILED: "failed", Status.TIMEOUT: "timed out",
              Status.CANCELLED: "was cancelled"}[state]
     raise ApiError(409, 'Release for commit %s %s; send "retry": true to run it again'
@@ -2501,16 +3202,16 @@ def route_cancel_release(app: "Application", req: Request):
         raise ApiError(409, "Release for commit %s already ended (%s); nothing to cancel"
                        % (sha, decision.state), state=decision.state)
     if decision.previous_state == Status.RUNNING:
-        return 200, {"message": "Release for commit %s stopped and cancelled" % sha,
-                     "state": decision.state, "previous_state": decision.previous_state}
-    return 200, {"message": "Release for commit %s removed from queue" % sha,
-                 "state": decision.state, "previous_state": decision.previous_state}
+        return Reply(200, {"message": "Release for commit %s stopped and cancelled" % sha,
+                     "state": decision.state, "previous_state": decision.previous_state})
+    return Reply(200, {"message": "Release for commit %s removed from queue" % sha,
+                 "state": decision.state, "previous_state": decision.previous_state})
 
 
 def route_list_queue(app: "Application", req: Request):
     req.params()
     running, queue = app.store.queue_snapshot()
-    return 200, {
+    return Reply(200, {
         "isRunning": running is not None,
         "running": None if running is None else {
             "git_commit_sha": running.sha, "attempt": running.attempt,
@@ -2518,7 +3219,7 @@ def route_list_queue(app: "Application", req: Request):
         "queueLength": len(queue),
         "queue": [{"git_commit_sha": sha, "attempt": attempt, "queued_at": iso_time(at)}
                   for sha, attempt, at in queue],
-    }
+    })
 
 
 def route_release_state(app: "Application", req: Request):
@@ -2531,8 +3232,9 @@ def route_release_state(app: "Application", req: Request):
     if release is None:
         raise _not_found(sha)
     # timeout_ms with queue_position lets a waiting client say how long it may wait at most.
-    details = dict(release.details(), timeout_ms=app.config.release_timeout_ms)
-    return 200, {"commitSha": sha, "state": release.status, "details": details}
+    details = dict(release.details(app.config.watch_paths),
+                   timeout_ms=app.config.release_timeout_ms)
+    return Reply(200, {"commitSha": sha, "state": release.status, "details": details})
 
 
 def route_release_logs(app: "Application", req: Request):
@@ -2553,19 +3255,82 @@ def route_release_logs(app: "Application", req: Request):
     if output is None:
         raise _not_found(sha)
     status, data, start, total = output
-    return 200, data, {"Content-Type": "text/plain; charset=utf-8",
-                       "X-Log-Offset": str(total), "X-Log-Start": str(start),
-                       "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
+    headers = {"Content-Type": "text/plain; charset=utf-8",
+               "X-Log-Offset": str(total), "X-Log-Start": str(start),
+               "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
+    if status == Status.SUCCESS:  # a skipped command says so: the base its paths matched
+        final = app.store.release_by_id(release.id)
+        if final is not None and final.skipped_base:
+            headers["X-Release-Skipped"] = final.skipped_base
+    return Reply(200, data, headers)
+
+
+def route_history(app: "Application", req: Request):
+    params = req.params("limit", "before", "state", "commit-sha", "commit-prefix")
+    limit = query_number(params, "limit", 50, 1, 500)
+    before = query_number(params, "before", 0, 1) if "before" in params else None
+    state = params.get("state")
+    if state is not None and state not in Status.ALL:
+        raise ApiError(400, "state must be one of %s" % ", ".join(Status.ALL))
+    if "commit-sha" in params and "commit-prefix" in params:
+        raise ApiError(400, "Give commit-sha or commit-prefix, not both")
+    sha = parse_sha(params["commit-sha"], "commit-sha") if "commit-sha" in params else None
+    prefix = params.get("commit-prefix")
+    if prefix is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{7,64}", prefix):
+            raise ApiError(400, "commit-prefix must be 7 to 64 hexadecimal digits")
+        prefix = prefix.lower()
+    rows = app.store.history(limit, before, state if sha is None and prefix is None else None,
+                             sha, prefix)
+    if state is not None and (sha is not None or prefix is not None):
+        rows = [(release, asked) for release, asked in rows if release.status == state]
+    return Reply(200, {
+        "releases": [dict(release.summary(), requested_by=asked) for release, asked in rows],
+        "next": str(rows[-1][0].id) if len(rows) == limit else None})
 
 
 def route_metrics(app: "Application", req: Request):
-    params = req.params("days")
+    params = req.params("days", "format")
+    fmt = params.get("format")
+    if fmt not in (None, "json", "prometheus"):
+        raise ApiError(400, "format must be json or prometheus")
+    if fmt == "prometheus" or (fmt is None and prefers_prometheus(req.headers.get("Accept"))):
+        if "days" in params:
+            raise ApiError(400, "days applies to the JSON answer only: Prometheus counts "
+                                "since the releaser started")
+        running, queue_length = app.store.health()
+        return Reply(200, app.release_metrics.exposition(running, queue_length).encode(), {
+            "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
     days = query_number(params, "days", 7, 1, 3650)
     rows = app.store.metrics(now_ms() - days * 86400000)
-    return 200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
+    return Reply(200, {"period": "%d day%s" % (days, "" if days == 1 else "s"), "metrics": [
         {"release_status": status, "count": count,
          "avg_duration_minutes": None if avg is None else round(avg, 2)}
-        for status, count, avg in rows]}
+        for status, count, avg in rows]})
+
+
+def prefers_prometheus(accept: Optional[str]) -> bool:
+    """Whether an Accept header ranks text/plain or OpenMetrics strictly above JSON (what
+    a Prometheus scraper sends); a tie, */* or no header means JSON, as before."""
+    if not accept:
+        return False
+    best = {"text": 0.0, "json": 0.0}
+    for item in accept.split(","):
+        kind, *options = [part.strip() for part in item.split(";")]
+        quality = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        group = "text" if kind in ("text/plain", "application/openmetrics-text") else \
+            "json" if kind in ("application/json", "application/*", "*/*") else None
+        if group:
+            best[group] = max(best[group], quality)
+    return best["text"] > best["json"]
 
 
 def route_cleanup(app: "Application", req: Request):
@@ -2575,8 +3340,27 @@ def route_cleanup(app: "Application", req: Request):
     days = app.config.cleanup_days if days is None else parse_whole_number(
         days, "days", 1, 3650)
     deleted = app.store.delete_finished_before(now_ms() - days * 86400000)
-    return 200, {"message": "Cleanup completed for releases older than %d days" % days,
-                 "deleted": deleted}
+    return Reply(200, {"message": "Cleanup completed for releases older than %d days" % days,
+                 "deleted": deleted})
+
+
+def route_page(app: "Application", req: Request):
+    req.params()
+    commit_url = app.config.commit_url_prefix or ""
+    html = PAGE_HTML.replace("{commit_url}", html_escape(commit_url))
+    return Reply(200, html.encode(), dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"}))
+
+
+def route_page_script(app: "Application", req: Request):
+    req.params()
+    return Reply(200, PAGE_JS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/javascript; charset=utf-8"}))
+
+
+def route_page_style(app: "Application", req: Request):
+    req.params()
+    return Reply(200, PAGE_CSS.encode(), dict(PAGE_HEADERS, **{
+        "Content-Type": "text/css; charset=utf-8"}))
 
 
 #: (method, path) -> handler. A path ending in "/<sha>" matches that prefix plus anything.
@@ -2587,9 +3371,15 @@ ROUTES = {
     ("DELETE", "/queue/<sha>"): route_cancel_release,
     ("GET", "/release"): route_release_state,
     ("GET", "/release/logs"): route_release_logs,
+    ("GET", "/releases"): route_history,
     ("GET", "/metrics"): route_metrics,
     ("POST", "/cleanup"): route_cleanup,
+    ("GET", "/"): route_page,
+    ("GET", "/app.js"): route_page_script,
+    ("GET", "/app.css"): route_page_style,
 }
+#: The web page's own paths: a browser without the key is asked to log in (Basic).
+PAGE_PATHS = ("/", "/app.js", "/app.css")
 
 
 def find_route(method: str, path: str):
@@ -2618,6 +3408,29 @@ def find_route(method: str, path: str):
 
 #: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
 _CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
+
+
+def same_site(origin: str, allowed: str) -> bool:
+    """Whether an Origin names the host and port of `allowed` (a URL, or //host[:port] from
+    a Host header, whose missing port stands for the scheme's default)."""
+    theirs, ours = urllib.parse.urlsplit(origin), urllib.parse.urlsplit(allowed)
+    try:
+        their_port = theirs.port or {"http": 80, "https": 443}.get(theirs.scheme)
+        our_port = ours.port or {"http": 80, "https": 443}.get(ours.scheme)
+    except ValueError:
+        return False
+    if not theirs.hostname or theirs.hostname != ours.hostname:
+        return False
+    return their_port == our_port or (our_port is None and their_port in (80, 443))
+
+
+def basic_password(encoded: str) -> Optional[str]:
+    """The password of HTTP Basic credentials (base64 of user:password), or None."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] if ":" in decoded else None
 
 
 def escape_controls(text: str) -> str:
@@ -2680,10 +3493,25 @@ class _BoundedHeaderReader:
 
 
 class RequestHandler(http.server.BaseHTTPRequestHandler):
-    """Parses HTTP, checks the API key, routes, and writes every answer, errors as JSON.
+    """Parses HTTP, checks the Origin and the API key, routes, and writes every answer,
+    errors as JSON.
 
     Each answer goes out in one write (headers and body together) with TCP_NODELAY, so a
     keep-alive client never waits on delayed acknowledgements.
+
+    What it borrows from, or overrides in, CPython's http.server (a change there must fail
+    CI, which runs the suite on the oldest and the newest Python supported):
+      - setup(): replaces `rfile` with a reader that has a deadline (_RequestReader);
+      - handle_one_request(): sets that deadline, and treats an OSError as the client gone;
+      - parse_request() (internal in CPython): refuses a request line cut short, and swaps
+        `rfile` for _BoundedHeaderReader while http.client reads the headers;
+      - __getattr__("do_<METHOD>"): every method goes to _handle, so the key is checked
+        before a 405;
+      - send_error(): http.server's own errors, as JSON;
+      - _send() writes the status line and headers by hand (not send_response), in one piece;
+      - log_message(): through log(), with control characters escaped;
+      - uses `raw_requestline`, `requestline`, `command`, `path`, `headers`,
+        `close_connection`, `date_time_string()`, `address_string()`, `log_request()`.
     """
 
     protocol_version = "HTTP/1.1"
@@ -2752,14 +3580,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self._body_read = False
         try:
             split = urllib.parse.urlsplit(self.path)
+            self._check_origin()
             self._check_api_key(split.path)
             handler, path_arg = find_route(self.command, split.path)
             body = self._read_body()
             self._input.deadline = None  # a long-poll may now wait in peace
             poll = LongPoll(self.connection)
-            reply = handler(self.app, Request(split.query, body, path_arg, poll))
-            status, payload = reply[0], reply[1]
-            headers = reply[2] if len(reply) > 2 else {}
+            reply = handler(self.app, Request(split.query, body, path_arg, poll, self.headers))
+            status, payload, headers = reply.status, reply.body, dict(reply.headers)
             if poll.yielded:  # answered early to free its place: ask again in a second
                 headers = dict(headers, **{"Retry-After": "1"})
                 self.close_connection = True
@@ -2775,6 +3603,19 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             status, payload = 500, {"error": "Internal error; the releaser's log has details"}
         self._send(status, payload, headers)
 
+    def _check_origin(self) -> None:
+        """Browsers send Basic credentials by themselves, so a form on another site could
+        use them: a POST or DELETE that a page of another origin sent is refused, whatever
+        its credentials (and with no key at all). Clients that send no Origin (curl,
+        pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
+        origin = self.headers.get("Origin")
+        if self.command not in ("POST", "DELETE") or origin is None:
+            return
+        if not any(same_site(origin, allowed) for allowed in (
+                "//" + (self.headers.get("Host") or ""), self.app.config.public_url or "")):
+            raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
+                           % escape_controls(origin[:100]))
+
     def _check_api_key(self, path: str) -> None:
         key = self.app.config.api_key
         if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
@@ -2783,15 +3624,21 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         authorization = self.headers.get("Authorization", "")
         if given is None and authorization[:7].lower() == "bearer ":
             given = authorization[7:].strip()
+        elif given is None and authorization[:6].lower() == "basic ":
+            given = basic_password(authorization[6:])  # a browser: the key is the password
         # Constant time, and over the key's length whatever was sent, so that the time
         # taken tells nothing of the key's bytes or its length.
         expected = key.encode()
         actual = (given or "").encode("utf-8", "surrogateescape")
         same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
         if given is None or not same or len(actual) != len(expected):
+            # A browser opening the page gets a login prompt (any user, the key as the
+            # password); API clients the Bearer challenge.
+            challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
             raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
-                                "<RELEASER_API_KEY> or X-API-Key",
-                           headers={"WWW-Authenticate": "Bearer"})
+                                "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
+                                "the key as the password)",
+                           headers={"WWW-Authenticate": challenge})
 
     def _read_body(self) -> bytes:
         """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
@@ -2833,7 +3680,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         lines = ["HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase),
                  "Server: " + self.server_version,
                  "Date: " + self.date_time_string(),
-                 "Content-Length: %d" % len(payload)]
+                 "Content-Length: %d" % len(payload),
+                 "X-Content-Type-Options: nosniff"]  # output is untrusted: never sniffed
         lines += ["%s: %s" % item for item in headers.items()]
         if self.close_connection:
             lines.append("Connection: close")
@@ -2942,8 +3790,13 @@ class Application:
         self.config = config
         self.stopping = threading.Event()
         self.long_polls = LongPolls(self.wake_long_polls)
+        self.events = AttemptEvents()
+        self.events.add(log_attempt_end)
+        self.release_metrics = ReleaseMetrics()
+        self.events.add(self.release_metrics.observe)
         self.store: Optional[Store] = None
         self.workspace: Optional[Workspace] = None
+        self.notifier: Optional[Notifier] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
         self._lock_file = None
@@ -2957,7 +3810,10 @@ class Application:
         stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
         if stopped:
             log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
-        self.store = Store(config.db_path)
+        self.store = Store(config.db_path, self.events)
+        self.notifier = Notifier(config, self.store)
+        self.store.outbox = self.notifier.outbox_rows
+        self.events.add(self.notifier.wake)
         if config.run_as is not None:
             restrict_database_files(config.db_path)
         self.workspace = workspace = Workspace(config)
@@ -2965,6 +3821,9 @@ class Application:
         self._settle_interrupted_attempts()
         workspace.remove_leftover_trees()
         self.clean_old_records()
+        workspace.start()
+        self.events.start()
+        self.notifier.start()
         self.worker = Worker(config, self.store, workspace)
         self.worker.start()
         try:
@@ -3019,9 +3878,9 @@ class Application:
                 % release.sha)
             return
         stopped = stop_attempt(None, release.marker, self.config.kill_grace_ms / 1000)
-        self.store.finish_release(
-            release.id, Status.FAILED, None,
-            "interrupted: the releaser stopped while the release command was running")
+        self.store.end_attempt(
+            release.id, Status.FAILED,
+            error="interrupted: the releaser stopped while the release command was running")
         log("release %s was interrupted by a stop of the releaser; marked failed (%d leftover "
             "processes stopped)" % (release.sha, stopped))
 
@@ -3062,10 +3921,16 @@ class Application:
         """Cancel the commit's queued attempt, or stop its running one and answer once it is
         final: `cancelled`, or its own outcome if the command ended before the stop took
         effect (outcome "not_queued" with that state)."""
-        decision = self.store.cancel_release(sha)
-        if decision.state != Status.RUNNING:
-            return decision
         release = self.store.latest_release(sha)
+        if release is None:
+            return Decision("not_found")
+        if release.status == Status.QUEUED:
+            if self.store.end_attempt(release.id, Status.CANCELLED, error="cancelled",
+                                      from_status=Status.QUEUED):
+                return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
+            release = self.store.release_by_id(release.id)  # it started meanwhile
+        if release.status != Status.RUNNING:
+            return Decision("not_queued", release.status)
         self.worker.cancel(release.id)
         final = self.wait_until_final(release, self.config.kill_grace_ms / 1000 + 60,
                                       LongPoll(None))
@@ -3092,9 +3957,10 @@ class Application:
                     return current
                 self.store.wait_for_change(seen, remaining, give_up)
 
-    def read_output(self, release: Release, offset: int, wait: float, poll: "LongPoll"):
-        """(state, bytes after `offset`, first kept position, next position) of an attempt's
-        output; with `wait`, as soon as there are new bytes or the attempt is final.
+    def read_output(self, release: Release, offset: int, wait: float,
+                    poll: "LongPoll") -> Optional["Output"]:
+        """An attempt's output after `offset`; with `wait`, as soon as there are new bytes
+        or the attempt is final.
 
         The running attempt is read from memory (the worker's LiveOutput), others from the
         database. None if the attempt's record vanished.
@@ -3157,18 +4023,108 @@ class Application:
             self.worker.thread.join(min(remaining, 0.1))
         self.worker.hurry()
         self.worker.thread.join()
+        self.workspace.stop(1.0)
         stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
+        self.events.stop()
+        self.notifier.stop()
         self.server.shutdown()
         self.server.server_close()
+        for thread in self._threads:  # http (ended by shutdown), daily-cleanup (stopping)
+            thread.join(1.0)
         self.store.close()
         log("stopped")
 
 
-def _output_after(status: str, tail: bytes, total: int, offset: int):
-    """(status, the kept bytes after position `offset`, first kept position, total)."""
+class ReleaseMetrics:
+    """Prometheus figures since this process started (counters never go down, whatever
+    cleanup deletes): an AttemptEvents listener counts each attempt that ends, by state,
+    and its duration; the gauges are read from the database at each scrape."""
+
+    BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ended = {state: 0 for state in Status.FINAL}
+        self._last_ended_s: Dict[str, float] = {}
+        self._buckets = [0] * len(self.BUCKETS_S)
+        self._durations = 0
+        self._duration_sum_s = 0.0
+
+    def observe(self, event: str, release: Release) -> None:
+        if event != "ended":
+            return
+        with self._lock:
+            self._ended[release.status] += 1
+            self._last_ended_s[release.status] = release.ended_at / 1000
+            if release.duration_ms is not None:
+                seconds = release.duration_ms / 1000
+                self._durations += 1
+                self._duration_sum_s += seconds
+                for i, bound in enumerate(self.BUCKETS_S):
+                    if seconds <= bound:
+                        self._buckets[i] += 1
+
+    def exposition(self, running: bool, queue_length: int) -> str:
+        """The text exposition format (version 0.0.4)."""
+        with self._lock:
+            ended, last = dict(self._ended), dict(self._last_ended_s)
+            buckets, count, total = list(self._buckets), self._durations, self._duration_sum_s
+        lines = []
+
+        def family(name, kind, text, samples):
+            # A sample's `labels` may start with the name's suffix (a histogram's _bucket).
+            lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
+            lines.extend("%s%s %s" % (name, labels, _number(value))
+                         for labels, value in samples)
+
+        family("releaser_releases_total", "counter",
+               "Release attempts that reached a final state since the releaser started.",
+               [('{state="%s"}' % state, ended[state]) for state in Status.FINAL])
+        family("releaser_release_duration_seconds", "histogram",
+               "Time from an attempt's start (git included) to its end.",
+               [('_bucket{le="%s"}' % _number(bound), buckets[i])
+                for i, bound in enumerate(self.BUCKETS_S)]
+               + [('_bucket{le="+Inf"}', count), ("_sum", total), ("_count", count)])
+        family("releaser_queue_length", "gauge", "Attempts waiting in the queue.",
+               [("", queue_length)])
+        family("releaser_release_running", "gauge", "1 while a release runs, else 0.",
+               [("", int(running))])
+        family("releaser_last_release_timestamp_seconds", "gauge",
+               "When the last attempt that ended in each state ended (since the start).",
+               [('{state="%s"}' % state, last[state]) for state in Status.FINAL
+                if state in last])
+        family("releaser_build_info", "gauge", "The releaser's version.",
+               [('{version="%s",python="%s"}' % (__version__, sys.version.split()[0]), 1)])
+        return "\n".join(lines) + "\n"
+
+
+def _number(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def log_attempt_end(event: str, release: Release) -> None:
+    """The log line of every attempt's end (an AttemptEvents listener)."""
+    if event == "ended":
+        why = "" if release.error is None else " (%s)" % release.error
+        if release.skipped_base:
+            why = " (skipped: no change in the watched paths since %s)" % release.skipped_base
+        log("release %s attempt %d ended: %s%s" % (release.sha, release.attempt,
+                                                   release.status, why))
+
+
+class Output(NamedTuple):
+    """A piece of an attempt's output, as GET /release/logs answers it."""
+
+    state: str
+    data: bytes  # the kept bytes after the asked position
+    start: int  # the first position still kept
+    total: int  # the next position: all output ever produced
+
+
+def _output_after(status: str, tail: bytes, total: int, offset: int) -> Output:
     start = total - len(tail)
     first = min(max(offset, start), total)
-    return status, tail[first - start:], start, total
+    return Output(status, tail[first - start:], start, total)
 
 
 def _address_family(host: str) -> int:
@@ -3181,11 +4137,312 @@ def _address_family(host: str) -> int:
 
 
 # --- Command line ----------------------------------------------------------------------------
+#
+# `python3 releaser.py` (or `serve`) runs the service. The other subcommands are a client of a
+# running service, for operators where no curl is (the image, `railway ssh`): they take its
+# address from --url, RELEASER_URL, or PORT/HOST of the service's own variables, and its key
+# from RELEASER_API_KEY, and speak only the HTTP API.
+
+CLIENT_COMMANDS = ("status", "history", "show", "logs", "retry", "cancel", "cleanup")
+
+#: Exit statuses of the client subcommands (`logs --follow` exits like pre-deploy.sh).
+EXIT_OK, EXIT_RELEASE_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class ClientError(ReleaserError):
+    """A client subcommand cannot go on: the message for the operator, and the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    """The HTTP API of a running releaser, for the subcommands: JSON in, JSON out."""
+
+    def __init__(self, url: str, api_key: Optional[str], timeout: float = 90):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError("the releaser's URL must be http(s)://host[:port], not %r"
+                              % strip_credentials(url))
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def request(self, method: str, path: str, body=None):
+        """(status, headers, parsed JSON or raw bytes) of one request."""
+        if self._parts.scheme == "https":
+            conn = http.client.HTTPSConnection(self._parts.hostname, self._parts.port,
+                                               timeout=self._timeout)
+        else:
+            conn = http.client.HTTPConnection(self._parts.hostname, self._parts.port,
+                                              timeout=self._timeout)
+        headers = {"User-Agent": "releaser-cli/" + __version__}
+        if self._api_key:
+            headers["Authorization"] = "Bearer " + self._api_key
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
+                         headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError("cannot reach the releaser at %s: %s"
+                              % (strip_credentials(self.url), exc), EXIT_UNREACHABLE)
+        finally:
+            conn.close()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            try:
+                return resp.status, resp, json.loads(raw.decode("utf-8"))
+            except ValueError:
+                pass
+        return resp.status, resp, raw
+
+    def get_json(self, path: str) -> dict:
+        status, _, body = self.request("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise _answer_error(status, body)
+        return body
+
+    def resolve(self, sha: str) -> str:
+        """A full SHA from a unique prefix of at least 7 hex digits (asked of the history)."""
+        if SHA_RE.fullmatch(sha):
+            return sha.lower()
+        if not re.fullmatch(r"[0-9a-fA-F]{7,63}", sha):
+            raise ClientError("%r is not a commit SHA or a prefix of one (7 or more hex "
+                              "digits)" % sha[:80])
+        rows = self.get_json("/releases?limit=500&commit-prefix=" + sha)["releases"]
+        found = sorted({row["commitSha"] for row in rows})
+        if not found:
+            raise ClientError("no release of a commit starting with %s" % sha)
+        if len(found) > 1:
+            raise ClientError("%s is ambiguous: %s" % (sha, ", ".join(found)))
+        return found[0]
+
+
+def _answer_error(status: int, body) -> ClientError:
+    message = body.get("error") if isinstance(body, dict) else None
+    if message is None:
+        return ClientError("the answer (HTTP %d) is not the releaser's: is the URL right?"
+                           % status)
+    return ClientError("HTTP %d: %s" % (status, message),
+                       EXIT_UNREACHABLE if status >= 500 else EXIT_USAGE)
+
+
+def _when(iso: Optional[str]) -> str:
+    return iso.replace("T", " ")[:19] if iso else "-"
+
+
+def _took(ms: Optional[int]) -> str:
+    return human_duration(ms) if ms is not None else "-"
+
+
+def _history_line(row: dict) -> str:
+    outcome = row["error"] or ("exit %s" % row["exit_code"] if row["exit_code"] is not None
+                               else "")
+    asked = (" (asked by %s)" % ", ".join(row["requested_by"])) if row.get("requested_by") \
+        else ""
+    return "%s  #%-2d %-9s %s  %7s  %s%s" % (row["commitSha"][:12], row["attempt"],
+                                             row["state"], _when(row["created_at"]),
+                                             _took(row["duration_ms"]), outcome, asked)
+
+
+def command_status(client: Client, args) -> int:
+    queue_body = client.get_json("/queue")
+    recent = client.get_json("/releases?limit=%d" % args.n)
+    if args.json:
+        print(json.dumps({"queue": queue_body, "recent": recent}, indent=2))
+        return EXIT_OK
+    running = queue_body["running"]
+    print("running: %s" % ("nothing" if running is None else "%s attempt %d, since %s" % (
+        running["git_commit_sha"], running["attempt"], _when(running["started_at"]))))
+    print("queue: %s" % ("empty" if not queue_body["queue"] else ""))
+    for position, item in enumerate(queue_body["queue"], 1):
+        print("  %d. %s attempt %d, queued %s" % (position, item["git_commit_sha"],
+                                                  item["attempt"], _when(item["queued_at"])))
+    print("last attempts:")
+    for row in recent["releases"]:
+        print("  " + _history_line(row))
+    return EXIT_OK
+
+
+def command_history(client: Client, args) -> int:
+    query = "/releases?limit=%d" % args.n
+    if args.state:
+        query += "&state=" + urllib.parse.quote(args.state)
+    body = client.get_json(query)
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        for row in body["releases"]:
+            print(_history_line(row))
+    return EXIT_OK
+
+
+def command_show(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    body = client.get_json("/release?commit-sha=" + sha)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    details = body["details"]
+    print("commit   %s\nstate    %s (attempt %d)" % (sha, body["state"], details["attempt"]))
+    for label, key in (("created", "created_at"), ("started", "started_at"),
+                       ("ended", "ended_at")):
+        print("%-8s %s" % (label, _when(details[key])))
+    print("took     %s" % _took(details["duration_ms"]))
+    if details["queue_position"] is not None:
+        print("queued   position %d" % details["queue_position"])
+    if details["exit_code"] is not None:
+        print("exit     %d" % details["exit_code"])
+    if details["error"]:
+        print("error    %s" % details["error"])
+    print("output   %d bytes (releaser.py logs %s)" % (details["output_bytes"], sha[:12]))
+    return EXIT_OK
+
+
+def command_logs(client: Client, args) -> int:
+    """Print the output; with --follow, long-poll until the attempt is final, and exit 0 for
+    success, 1 for failed/timeout/cancelled, as pre-deploy.sh does."""
+    sha = client.resolve(args.sha)
+    attempt, offset, unreachable_since = args.attempt, 0, None
+    out = sys.stdout.buffer
+    while True:
+        query = "/release/logs?commit-sha=%s&offset=%d" % (sha, offset)
+        if attempt is not None:
+            query += "&attempt=%d" % attempt
+        if args.follow:
+            query += "&wait=30"
+        try:
+            status, resp, body = client.request("GET", query)
+        except ClientError as exc:
+            if not args.follow or exc.status != EXIT_UNREACHABLE:
+                raise
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > 600:
+                raise
+            time.sleep(2)  # a restart of the releaser: wait for it, as pre-deploy.sh does
+            continue
+        unreachable_since = None
+        state = resp.getheader("X-Release-State")
+        if status != 200 or state is None:
+            raise _answer_error(status, body)
+        out.write(body)
+        out.flush()
+        offset = int(resp.getheader("X-Log-Offset", offset))
+        attempt = int(resp.getheader("X-Release-Attempt", attempt or 1))
+        if not args.follow:
+            return EXIT_OK
+        if state in Status.FINAL:
+            summary = client.get_json("/release?commit-sha=" + sha)["details"]
+            print("[releaser] %s attempt %d ended: %s%s" % (
+                sha[:12], attempt, state, "" if not summary["error"] else " (%s)"
+                % summary["error"]), file=sys.stderr)
+            return EXIT_OK if state == Status.SUCCESS else EXIT_RELEASE_FAILED
+        retry_after = resp.getheader("Retry-After")
+        if retry_after and retry_after.isdigit():
+            time.sleep(min(int(retry_after), 10))
+
+
+def command_retry(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("POST", "/queue", {"commitSha": sha, "retry": True})
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status in (200, 202):
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cancel(client: Client, args) -> int:
+    sha = client.resolve(args.sha)
+    status, _, body = client.request("DELETE", "/queue/" + sha)
+    if args.json and isinstance(body, dict):
+        print(json.dumps(body, indent=2))
+    if status == 200:
+        if not args.json:
+            print(body["message"])
+        return EXIT_OK
+    raise _answer_error(status, body)
+
+
+def command_cleanup(client: Client, args) -> int:
+    status, _, body = client.request("POST", "/cleanup",
+                                     {} if args.days is None else {"days": args.days})
+    if status != 200:
+        raise _answer_error(status, body)
+    print(json.dumps(body, indent=2) if args.json else "%s (%d deleted)"
+          % (body["message"], body["deleted"]))
+    return EXIT_OK
+
+
+def client_url(environ: Mapping[str, str], url: Optional[str]) -> str:
+    """--url, else RELEASER_URL, else the service's own address from PORT and HOST."""
+    url = url or environ.get("RELEASER_URL")
+    if url:
+        return url
+    host = environ.get("HOST") or "127.0.0.1"
+    if host in ("::", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    return "http://%s:%s" % (host, environ.get("PORT") or "8080")
+
+
+def run_client(argv: List[str], environ: Mapping[str, str]) -> int:
+    """A client subcommand (CLIENT_COMMANDS); its exit status."""
+    import argparse  # only here: the service itself need not load it
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="the releaser's URL (default RELEASER_URL, else "
+                                      "http://127.0.0.1:$PORT)")
+    common.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser = argparse.ArgumentParser(
+        prog="releaser.py", description="Ask a running releaser. Exit: 0 done, 1 the release "
+        "failed (logs --follow), 2 refused or bad usage, 3 releaser unreachable.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, text):
+        return commands.add_parser(name, help=text, parents=[common])
+
+    command("status", "what runs, the queue, the last attempts").add_argument(
+        "-n", type=int, default=5, help="how many recent attempts (5)")
+    history = command("history", "attempts, newest first")
+    history.add_argument("-n", type=int, default=20, help="how many (20, at most 500)")
+    history.add_argument("--state", choices=Status.ALL)
+    for name, text in (("show", "one commit's latest attempt"),
+                       ("retry", "run a failed, timed-out or cancelled commit again"),
+                       ("cancel", "cancel a queued attempt, or abort a running one")):
+        command(name, text).add_argument("sha", help="full SHA or a unique prefix (7+ hex "
+                                                     "digits)")
+    logs = command("logs", "a commit's output")
+    logs.add_argument("sha", help="full SHA or a unique prefix (7+ hex digits)")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="until the attempt ends; exit 0 success, 1 failed")
+    logs.add_argument("--attempt", type=int)
+    command("cleanup", "delete final attempts older than N days").add_argument(
+        "--days", type=int)
+    args = parser.parse_args(argv)
+    handlers = {"status": command_status, "history": command_history, "show": command_show,
+                "logs": command_logs, "retry": command_retry, "cancel": command_cancel,
+                "cleanup": command_cleanup}
+    try:
+        client = Client(client_url(environ, args.url), environ.get("RELEASER_API_KEY") or None)
+        return handlers[args.command](client, args)
+    except ClientError as exc:
+        print("releaser: %s" % exc, file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the service until SIGTERM or SIGINT. Exit status: 0 stopped cleanly; 2 could not
-    start (a bad setting, the database held by another releaser or of unknown schema)."""
+    """Run the service until SIGTERM or SIGINT, or a client subcommand. Exit status of the
+    service: 0 stopped cleanly; 2 could not start (a bad setting or argument, the database
+    held by another releaser, read-only or of unknown schema)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
@@ -3193,6 +4450,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] == "--version":
         print(__version__)
         return 0
+    if argv and argv[0] in CLIENT_COMMANDS:
+        return run_client(argv, os.environ)
+    if argv and argv != ["serve"]:
+        print("releaser: unknown argument %r; run the service with no argument (or `serve`), "
+              "or one of: %s (--help lists them)" % (argv[0][:80], ", ".join(CLIENT_COMMANDS)),
+              file=sys.stderr)
+        return 2
     environ = dict(os.environ)
     try:
         handed_over = take_handed_over_secrets(environ)
@@ -3244,6 +4508,965 @@ def main(argv: Optional[List[str]] = None) -> int:
             app.worker.hurry()
     stopper.join()
     return 0
+
+
+# --- The web page ----------------------------------------------------------------------------
+#
+# One page, served from this file: no external assets, no build step. Its script and style
+# are routes of their own, so a Content-Security-Policy of default-src 'self' holds without
+# hashes (hashing would load OpenSSL). It reads the same JSON routes as every other client.
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+PAGE_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="commit-url" content="{commit_url}">
+<title>Releaser</title>
+<link rel="stylesheet" href="app.css">
+<script src="app.js" defer></script>
+</head>
+<body>
+<header class="top">
+  <h1>Releaser</h1>
+  <p id="status" class="status" role="status" aria-live="polite"></p>
+</header>
+<main>
+  <section id="now" class="card" aria-labelledby="now-title">
+    <div class="card-head">
+      <h2 id="now-title">Running now</h2>
+      <button type="button" id="abort" class="danger" hidden>Abort</button>
+    </div>
+    <p id="now-summary" class="summary" aria-live="polite">Loading…</p>
+    <pre id="now-log" class="log" tabindex="0" aria-label="Output of the running release" hidden></pre>
+  </section>
+
+  <section id="queue" class="card" aria-labelledby="queue-title">
+    <h2 id="queue-title">Queue</h2>
+    <p id="queue-empty" class="muted">Nothing is waiting.</p>
+    <ol id="queue-list" class="queue-list"></ol>
+  </section>
+
+  <section id="metrics" class="card" aria-labelledby="metrics-title">
+    <h2 id="metrics-title">Last 7 days</h2>
+    <p id="metrics-empty" class="muted" hidden>No releases in this period.</p>
+    <ul id="metrics-list" class="tiles"></ul>
+  </section>
+
+  <section id="history" class="card wide" aria-labelledby="history-title">
+    <div class="card-head">
+      <h2 id="history-title">History</h2>
+      <div class="tools">
+        <label for="state-filter">State</label>
+        <select id="state-filter">
+          <option value="">all</option>
+          <option value="queued">queued</option>
+          <option value="running">running</option>
+          <option value="success">success</option>
+          <option value="failed">failed</option>
+          <option value="timeout">timeout</option>
+          <option value="cancelled">cancelled</option>
+        </select>
+      </div>
+    </div>
+    <p class="muted hint">Newest first. Choose a row to read its output.</p>
+    <div class="table-wrap">
+      <table id="history-table">
+        <caption class="visually-hidden">Release attempts, newest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">State</th>
+            <th scope="col">Commit</th>
+            <th scope="col">Attempt</th>
+            <th scope="col">When</th>
+            <th scope="col">How long</th>
+            <th scope="col">Exit code or error</th>
+            <th scope="col">Requested by</th>
+            <th scope="col"><span class="visually-hidden">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody id="history-rows"></tbody>
+      </table>
+    </div>
+    <p id="history-empty" class="muted" hidden>No release attempts here.</p>
+    <nav class="pager" aria-label="History pages">
+      <button type="button" id="newer" disabled>Newer</button>
+      <span id="page-info" class="muted"></span>
+      <button type="button" id="older" disabled>Older</button>
+    </nav>
+  </section>
+</main>
+
+<dialog id="log-dialog" aria-labelledby="log-title">
+  <div class="card-head">
+    <h2 id="log-title">Output</h2>
+    <button type="button" id="log-close">Close</button>
+  </div>
+  <p id="log-meta" class="summary"></p>
+  <pre id="log-text" class="log" tabindex="0"></pre>
+</dialog>
+</body>
+</html>
+"""
+
+PAGE_JS = """'use strict';
+// Releaser's web page: reads the same JSON routes as every other client. Everything shown
+// is built with createElement and textContent (a release's output is untrusted text).
+// Loops: `watch` refreshes queue, history and summary, then long-polls the running release
+// until it ends (or waits IDLE_MS when idle); `follow` long-polls the running output.
+// Every loop pauses after an error, longer each time, and honours Retry-After.
+(function () {
+  const FINAL = ['success', 'failed', 'timeout', 'cancelled'];
+  const RETRYABLE = ['failed', 'timeout', 'cancelled'];
+  const PAGE_SIZE = 20;
+  const WAIT_S = 30;              // long-poll length, as pre-deploy.sh asks
+  const IDLE_MS = 15000;          // refresh when nothing runs
+  const HIDDEN_IDLE_MS = 60000;   // ... and when the tab is hidden
+  const MAX_LOG_CHARS = 2000000;  // a live log keeps its newest part only
+
+  const el = (id) => document.getElementById(id);
+  const meta = document.querySelector('meta[name=commit-url]');
+  const prefix = meta ? meta.content : '';
+  const commitUrl = prefix.startsWith('https://') || prefix.startsWith('http://') ? prefix : '';
+
+  // --- HTTP ---
+
+  class HttpError extends Error {
+    constructor(status, message, retryAfter) {
+      super(message);
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  function retryAfter(resp) {
+    const seconds = parseInt(resp.headers.get('Retry-After') || '', 10);
+    return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) : 0;
+  }
+
+  async function call(method, path, body, signal) {
+    const init = {method: method, credentials: 'same-origin', cache: 'no-store',
+                  headers: {}, signal: signal};
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    try {
+      // location.origin: a page opened as http://user:key@host/ must not put them in fetch
+      return await fetch(location.origin + path, init);
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      throw new HttpError(0, 'Cannot reach the releaser (network error)', 0);
+    }
+  }
+
+  async function failure(resp) {
+    let message = 'HTTP ' + resp.status;
+    try {
+      const data = await resp.json();
+      if (data && typeof data.error === 'string') message = data.error;
+    } catch (err) { /* not JSON */ }
+    return new HttpError(resp.status, message, retryAfter(resp));
+  }
+
+  async function json(method, path, body) {
+    const resp = await call(method, path, body);
+    if (!resp.ok) throw await failure(resp);
+    return resp.json();
+  }
+
+  function describe(err) {
+    if (err.status === 401) {
+      return 'Not signed in: the releaser refused the key (401). Reload the page and give ' +
+             'the API key as the password (any user name).';
+    }
+    if (err.status === 0) return err.message;
+    return err.message + ' (HTTP ' + err.status + ')';
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function pauseAfter(failures, err) {
+    const backoff = Math.min(30000, 1000 * Math.pow(2, Math.min(failures, 5)));
+    return Math.max(backoff, (err && err.retryAfter ? err.retryAfter : 0) * 1000);
+  }
+
+  // --- Status line: loop errors come and go by themselves; a message about an action stays
+  // until the next one.
+
+  const statusLine = el('status');
+  let loopError = false;
+
+  function say(text, kind) {
+    statusLine.textContent = text;
+    statusLine.className = 'status' + (kind ? ' ' + kind : '');
+    loopError = kind === 'error loop';
+  }
+
+  function loopFailed(err, pauseMs) {
+    say(describe(err) + '; trying again in ' + Math.round(pauseMs / 1000) + ' s.', 'error loop');
+  }
+
+  function loopRecovered() {
+    if (loopError) say('', '');
+  }
+
+  // --- Formatting ---
+
+  function node(tag, className, text) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function commit(sha) {
+    const short = sha.slice(0, 12);
+    let e;
+    if (commitUrl) {
+      e = node('a', 'sha', short);
+      e.href = commitUrl + sha;
+      e.rel = 'noopener noreferrer';
+    } else {
+      e = node('code', 'sha', short);
+    }
+    e.title = sha;
+    return e;
+  }
+
+  function badge(state) {
+    return node('span', 'badge state-' + state, state);
+  }
+
+  function when(iso) {
+    if (!iso) return node('span', 'muted', '–');
+    const date = new Date(iso);
+    const today = new Date().toDateString() === date.toDateString();
+    const text = today
+      ? date.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'})
+      : date.toLocaleString([], {month: 'short', day: 'numeric', hour: '2-digit',
+                                 minute: '2-digit'});
+    const e = node('time', null, text);
+    e.dateTime = iso;
+    e.title = date.toString();
+    return e;
+  }
+
+  function duration(ms) {
+    if (ms === null || ms === undefined) return '–';
+    if (ms < 1000) return ms + ' ms';
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + ' s';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + Math.floor(s % 60) + ' s';
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+
+  function button(text, className, label, onClick) {
+    const b = node('button', className, text);
+    b.type = 'button';
+    if (label) b.setAttribute('aria-label', label);
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  // --- Actions ---
+
+  async function act(buttonEl, busyText, method, path, body) {
+    const label = buttonEl.textContent;
+    buttonEl.disabled = true;
+    buttonEl.textContent = busyText;
+    try {
+      const data = await json(method, path, body);
+      say(data.message || 'Done.', 'ok');
+    } catch (err) {
+      say(describe(err), 'error');
+    } finally {
+      buttonEl.disabled = false;
+      buttonEl.textContent = label;
+      nudge();
+    }
+  }
+
+  const cancel = (b, sha) => act(b, 'Cancelling…', 'DELETE', '/queue/' + sha);
+  const retry = (b, sha) => act(b, 'Retrying…', 'POST', '/queue', {commitSha: sha, retry: true});
+
+  // --- Running now: the followed attempt and its live output ---
+
+  const nowSummary = el('now-summary');
+  const nowLog = el('now-log');
+  const abortButton = el('abort');
+  let followed = null;  // {sha, attempt, offset, state, controller, decoder, chars}
+  let abortArmed = null;
+
+  function renderNow(running) {
+    nowSummary.replaceChildren();
+    if (followed && !FINAL.includes(followed.state)) {
+      nowSummary.append(badge('running'), ' ', commit(followed.sha),
+                        ' attempt ' + followed.attempt);
+      if (running && running.started_at) nowSummary.append(', since ', when(running.started_at));
+      abortButton.hidden = false;
+    } else {
+      abortButton.hidden = true;
+      disarmAbort();
+      nowSummary.append('Nothing is running.');
+      if (followed) {
+        nowSummary.append(' Last: ', commit(followed.sha), ' attempt ' + followed.attempt + ' ',
+                          badge(followed.state));
+      }
+    }
+  }
+
+  function disarmAbort() {
+    if (abortArmed) clearTimeout(abortArmed);
+    abortArmed = null;
+    if (!abortButton.disabled) abortButton.textContent = 'Abort';
+  }
+
+  abortButton.addEventListener('click', () => {
+    if (!followed) return;
+    if (!abortArmed) {  // a second click within 5 s confirms: stopping a release is final
+      abortButton.textContent = 'Confirm abort';
+      abortArmed = setTimeout(disarmAbort, 5000);
+      return;
+    }
+    disarmAbort();
+    say('Stopping the release of ' + followed.sha.slice(0, 12) + '…', '');
+    act(abortButton, 'Aborting…', 'DELETE', '/queue/' + followed.sha);
+  });
+
+  function appendOutput(pre, tracker, text) {
+    if (!text) return;
+    const atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+    pre.append(document.createTextNode(text));
+    tracker.chars += text.length;
+    while (tracker.chars > MAX_LOG_CHARS && pre.firstChild && pre.firstChild !== pre.lastChild) {
+      tracker.chars -= pre.firstChild.textContent.length;
+      pre.firstChild.remove();
+    }
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  }
+
+  function number(resp, name) {
+    const value = parseInt(resp.headers.get(name) || '', 10);
+    return Number.isFinite(value) ? value : null;
+  }
+
+  function follow(running) {
+    if (followed) followed.controller.abort();
+    followed = {sha: running.git_commit_sha, attempt: running.attempt, offset: 0,
+                state: 'running', controller: new AbortController(),
+                decoder: new TextDecoder('utf-8'), chars: 0};
+    nowLog.replaceChildren();
+    nowLog.hidden = false;
+    followLoop(followed);
+  }
+
+  async function followLoop(f) {
+    let failures = 0;
+    while (followed === f && !FINAL.includes(f.state)) {
+      const started = Date.now();
+      try {
+        const resp = await call('GET', '/release/logs?commit-sha=' + f.sha + '&attempt=' +
+                                f.attempt + '&offset=' + f.offset + '&wait=' + WAIT_S,
+                                undefined, f.controller.signal);
+        if (!resp.ok) throw await failure(resp);
+        const bytes = await resp.arrayBuffer();
+        if (followed !== f) return;
+        failures = 0;
+        const state = resp.headers.get('X-Release-State') || f.state;
+        const start = number(resp, 'X-Log-Start');
+        const next = number(resp, 'X-Log-Offset');
+        if (start !== null && start > f.offset) {
+          appendOutput(nowLog, f, '[output before byte ' + start + ' was dropped]' +
+                       String.fromCharCode(10));
+        }
+        appendOutput(nowLog, f, f.decoder.decode(bytes, {stream: !FINAL.includes(state)}));
+        f.offset = next !== null ? next : f.offset + bytes.byteLength;
+        if (state !== f.state) {
+          f.state = state;
+          renderNow(null);
+          if (FINAL.includes(state)) nudge();
+        }
+        const pause = retryAfter(resp) * 1000;
+        if (pause) await sleep(pause);
+        else if (bytes.byteLength === 0 && Date.now() - started < 2000) await sleep(1000);
+      } catch (err) {
+        if (err.name === 'AbortError' || followed !== f) return;
+        failures += 1;
+        const pause = pauseAfter(failures, err);
+        loopFailed(err, pause);
+        await sleep(pause);
+      }
+    }
+  }
+
+  // --- Queue ---
+
+  const queueList = el('queue-list');
+
+  function renderQueue(data) {
+    queueList.replaceChildren();
+    for (const item of data.queue) {
+      const li = node('li', 'queue-item');
+      const what = node('span', 'what');
+      what.append(commit(item.git_commit_sha));
+      if (item.attempt > 1) what.append(' attempt ' + item.attempt);
+      what.append(node('span', 'muted', ' queued '), when(item.queued_at));
+      li.append(what, button('Cancel', 'small', 'Cancel the release of ' +
+                             item.git_commit_sha.slice(0, 12),
+                             (ev) => cancel(ev.currentTarget, item.git_commit_sha)));
+      li.dataset.sha = item.git_commit_sha;
+      queueList.append(li);
+    }
+    el('queue-empty').hidden = data.queue.length > 0;
+    el('queue-title').textContent = data.queue.length ? 'Queue (' + data.queue.length +
+                                                        ' waiting)' : 'Queue';
+  }
+
+  // --- History: cursor paging (a stack of `before` cursors) and a state filter ---
+
+  const historyRows = el('history-rows');
+  const stateFilter = el('state-filter');
+  const cursors = [];       // the `before` of each page shown before this one
+  let cursor = null;        // this page's `before`
+  let nextCursor = null;
+  let historySeq = 0;
+  const latestAttempt = new Map();  // sha -> highest attempt seen (queue, running, history)
+
+  function historyPath() {
+    let path = '/releases?limit=' + PAGE_SIZE;
+    if (cursor) path += '&before=' + encodeURIComponent(cursor);
+    if (stateFilter.value) path += '&state=' + encodeURIComponent(stateFilter.value);
+    return path;
+  }
+
+  function noteAttempt(sha, attempt) {
+    if ((latestAttempt.get(sha) || 0) < attempt) latestAttempt.set(sha, attempt);
+  }
+
+  function renderHistory(data) {
+    historyRows.replaceChildren();
+    for (const r of data.releases) noteAttempt(r.commitSha, r.attempt);
+    for (const r of data.releases) {
+      const tr = node('tr');
+      tr.dataset.sha = r.commitSha;
+      tr.dataset.attempt = String(r.attempt);
+      tr.dataset.state = r.state;
+      const cells = [badge(r.state), commit(r.commitSha), String(r.attempt),
+                     when(r.started_at || r.created_at), duration(r.duration_ms)];
+      const result = [];
+      if (r.skipped_base) result.push('skipped: nothing watched changed since ' + r.skipped_base.slice(0, 12));
+      if (r.exit_code !== null && r.exit_code !== undefined) result.push('exit ' + r.exit_code);
+      if (r.error && r.error !== 'release command exited with status ' + r.exit_code) {
+        result.push(r.error);
+      }
+      cells.push(node('span', 'result', result.join(' · ') || '–'));
+      cells.push((r.requested_by || []).join(', ') || '–');
+      for (const c of cells) {
+        const td = node('td');
+        td.append(c);
+        tr.append(td);
+      }
+      const actions = node('td', 'actions');
+      actions.append(button('Output', 'small', 'Output of ' + r.commitSha.slice(0, 12) +
+                            ' attempt ' + r.attempt, () => openLog(r)));
+      if (RETRYABLE.includes(r.state) && latestAttempt.get(r.commitSha) === r.attempt) {
+        actions.append(' ', button('Retry', 'small', 'Retry ' + r.commitSha.slice(0, 12),
+                                   (ev) => retry(ev.currentTarget, r.commitSha)));
+      }
+      tr.append(actions);
+      tr.addEventListener('click', (ev) => {
+        if (!ev.target.closest('a, button')) openLog(r);
+      });
+      historyRows.append(tr);
+    }
+    el('history-empty').hidden = data.releases.length > 0;
+    nextCursor = data.next;
+    el('older').disabled = !nextCursor;
+    el('newer').disabled = cursors.length === 0;
+    const first = cursors.length * PAGE_SIZE + 1;
+    el('page-info').textContent = data.releases.length
+      ? 'Page ' + (cursors.length + 1) + ' · ' + first + '–' + (first + data.releases.length - 1)
+      : '';
+  }
+
+  async function loadHistory() {
+    const seq = ++historySeq;
+    try {
+      const data = await json('GET', historyPath());
+      if (seq === historySeq) renderHistory(data);
+    } catch (err) {
+      say(describe(err), 'error');
+    }
+  }
+
+  el('older').addEventListener('click', () => {
+    if (!nextCursor) return;
+    cursors.push(cursor);
+    cursor = nextCursor;
+    loadHistory();
+  });
+  el('newer').addEventListener('click', () => {
+    if (!cursors.length) return;
+    cursor = cursors.pop();
+    loadHistory();
+  });
+  stateFilter.addEventListener('change', () => {
+    cursors.length = 0;
+    cursor = null;
+    loadHistory();
+  });
+
+  // --- One attempt's output, in a dialog ---
+
+  const dialog = el('log-dialog');
+  const dialogText = el('log-text');
+  let dialogSeq = 0;
+
+  async function openLog(r) {
+    const seq = ++dialogSeq;
+    el('log-title').textContent = 'Output of ' + r.commitSha.slice(0, 12) + ', attempt ' +
+                                  r.attempt;
+    const metaLine = el('log-meta');
+    metaLine.replaceChildren(badge(r.state), ' ', commit(r.commitSha), ' · loading…');
+    dialogText.replaceChildren();
+    if (!dialog.open) dialog.showModal();
+    try {
+      const resp = await call('GET', '/release/logs?commit-sha=' + r.commitSha + '&attempt=' +
+                              r.attempt);
+      if (!resp.ok) throw await failure(resp);
+      const text = new TextDecoder('utf-8').decode(await resp.arrayBuffer());
+      if (seq !== dialogSeq) return;
+      const state = resp.headers.get('X-Release-State') || r.state;
+      const start = number(resp, 'X-Log-Start');
+      metaLine.replaceChildren(badge(state), ' ', commit(r.commitSha), ' · ' +
+                               (number(resp, 'X-Log-Offset') || 0) + ' bytes');
+      if (start) metaLine.append(' (the first ' + start + ' were dropped)');
+      if (!FINAL.includes(state)) metaLine.append(' · still ' + state);
+      dialogText.textContent = text || '(no output)';
+    } catch (err) {
+      if (seq === dialogSeq) metaLine.replaceChildren(describe(err));
+    }
+  }
+
+  el('log-close').addEventListener('click', () => dialog.close());
+
+  // --- 7-day summary ---
+
+  function renderMetrics(data) {
+    const list = el('metrics-list');
+    list.replaceChildren();
+    el('metrics-title').textContent = 'Last ' + data.period;
+    const order = ['success', 'failed', 'timeout', 'cancelled', 'running', 'queued'];
+    const metrics = data.metrics.slice().sort((a, b) =>
+      order.indexOf(a.release_status) - order.indexOf(b.release_status));
+    for (const m of metrics) {
+      const li = node('li', 'tile');
+      li.append(badge(m.release_status), node('strong', 'count', m.count),
+                node('span', 'muted', m.avg_duration_minutes === null ? 'no duration'
+                  : m.avg_duration_minutes === 0 ? 'avg < 1 s'
+                  : 'avg ' + duration(Math.round(m.avg_duration_minutes * 60000))));
+      list.append(li);
+    }
+    el('metrics-empty').hidden = data.metrics.length > 0;
+  }
+
+  // --- Refreshing: one refresh at a time; asks made meanwhile coalesce into one more ---
+
+  let refreshing = null;
+  let refreshAgain = false;
+  let lastRefresh = 0;
+
+  async function refreshOnce() {
+    const seq = ++historySeq;
+    const [queue, history, metrics] = await Promise.all([
+      json('GET', '/queue'), json('GET', historyPath()), json('GET', '/metrics')]);
+    for (const item of queue.queue) noteAttempt(item.git_commit_sha, item.attempt);
+    if (queue.running) noteAttempt(queue.running.git_commit_sha, queue.running.attempt);
+    renderQueue(queue);
+    if (seq === historySeq) renderHistory(history);
+    renderMetrics(metrics);
+    const running = queue.running;
+    if (running && (!followed || followed.sha !== running.git_commit_sha ||
+                    followed.attempt !== running.attempt)) {
+      follow(running);
+    }
+    renderNow(running);
+    return queue;
+  }
+
+  function refresh() {
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
+    refreshing = (async () => {
+      try {
+        let queue;
+        do {
+          refreshAgain = false;
+          queue = await refreshOnce();
+        } while (refreshAgain);
+        return queue;
+      } finally {
+        refreshing = null;
+        lastRefresh = Date.now();
+      }
+    })();
+    return refreshing;
+  }
+
+  function refreshQuietly() {
+    refresh().then(loopRecovered, (err) => say(describe(err), 'error'));
+  }
+
+  // After an action or an attempt's end: the watch loop looks at once (and, if something
+  // runs now, long-polls it), or, when it is busy long-polling, a refresh runs beside it.
+  function nudge() {
+    if (wakeIdle) wakeIdle();
+    else refreshQuietly();
+  }
+
+  // --- The watch loop ---
+
+  let wakeIdle = null;
+
+  function idle(ms) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (wakeIdle === done) wakeIdle = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wakeIdle = done;
+    });
+  }
+
+  async function watch() {
+    let failures = 0;
+    for (;;) {
+      const started = Date.now();
+      let queue;
+      try {
+        queue = await refresh();
+        failures = 0;
+        loopRecovered();
+      } catch (err) {
+        failures += 1;
+        const pause = pauseAfter(failures, err);
+        loopFailed(err, pause);
+        await idle(pause);
+        continue;
+      }
+      if (queue.running) {
+        try {  // answers when the running attempt is final, or after WAIT_S
+          const resp = await call('GET', '/release?commit-sha=' + queue.running.git_commit_sha +
+                                  '&wait=' + WAIT_S);
+          if (!resp.ok && resp.status !== 404) throw await failure(resp);
+          await resp.arrayBuffer();
+          const pause = retryAfter(resp) * 1000;
+          if (pause) await sleep(pause);
+        } catch (err) {
+          failures += 1;
+          const pause = pauseAfter(failures, err);
+          loopFailed(err, pause);
+          await idle(pause);
+          continue;
+        }
+      } else {
+        await idle(document.hidden ? HIDDEN_IDLE_MS : IDLE_MS);
+      }
+      const spent = Date.now() - started;
+      if (spent < 1000) await sleep(1000 - spent);  // never more than one round a second
+    }
+  }
+
+  function onReturn() {
+    if (document.hidden || Date.now() - lastRefresh < 2000) return;
+    nudge();
+  }
+
+  document.addEventListener('visibilitychange', onReturn);
+  window.addEventListener('focus', onReturn);
+  watch();
+})();
+"""
+
+PAGE_CSS = """:root {
+  color-scheme: light dark;
+  --bg: #f4f5f7;
+  --fg: #1d2127;
+  --muted: #5d6570;
+  --card: #ffffff;
+  --line: #d9dde3;
+  --accent: #1f5fbf;
+  --log-bg: #10141a;
+  --log-fg: #e3e7ec;
+  --ok: #17703a;
+  --ok-bg: #dcf3e4;
+  --bad: #b3261e;
+  --bad-bg: #fbe1de;
+  --warn: #8a5200;
+  --warn-bg: #fdecc8;
+  --run: #1f5fbf;
+  --run-bg: #dde8fb;
+  --wait: #6a3fb5;
+  --wait-bg: #ebe2fa;
+  --off: #4f5661;
+  --off-bg: #e6e8eb;
+}
+
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #12151a;
+    --fg: #e4e7eb;
+    --muted: #9aa3ae;
+    --card: #1b1f26;
+    --line: #2f3540;
+    --accent: #7fb0ff;
+    --log-bg: #0b0d11;
+    --log-fg: #d8dde4;
+    --ok: #7ddc9c;
+    --ok-bg: #173322;
+    --bad: #ff9a90;
+    --bad-bg: #3d1b19;
+    --warn: #ffc46b;
+    --warn-bg: #3a2a10;
+    --run: #9cc2ff;
+    --run-bg: #1a2a45;
+    --wait: #c9afff;
+    --wait-bg: #2c2145;
+    --off: #b4bbc4;
+    --off-bg: #2a2f37;
+  }
+}
+
+[hidden] { display: none !important; }
+
+* { box-sizing: border-box; }
+
+html { -webkit-text-size-adjust: 100%; }
+
+body {
+  margin: 0;
+  background: var(--bg);
+  color: var(--fg);
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+}
+
+a { color: var(--accent); }
+
+code, pre, .sha { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+
+.sha { font-size: 0.92em; white-space: nowrap; }
+
+.top {
+  display: flex;
+  flex-wrap: wrap;
+  align-items: baseline;
+  gap: 0.25rem 1rem;
+  max-width: 76rem;
+  margin: 0 auto;
+  padding: 1rem 1rem 0;
+}
+
+h1 { font-size: 1.4rem; margin: 0; }
+
+h2 { font-size: 1.05rem; margin: 0 0 0.6rem; }
+
+.status { margin: 0; min-height: 1.45em; color: var(--muted); flex: 1 1 16rem; }
+.status.error { color: var(--bad); }
+.status.ok { color: var(--ok); }
+
+main {
+  display: grid;
+  grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+  gap: 1rem;
+  max-width: 76rem;
+  margin: 0 auto;
+  padding: 1rem;
+}
+
+#now, .wide { grid-column: 1 / -1; }
+
+.card {
+  background: var(--card);
+  border: 1px solid var(--line);
+  border-radius: 10px;
+  padding: 0.9rem 1rem;
+  min-width: 0;
+}
+
+.card-head {
+  display: flex;
+  flex-wrap: wrap;
+  align-items: center;
+  justify-content: space-between;
+  gap: 0.5rem;
+  margin-bottom: 0.6rem;
+}
+.card-head h2 { margin: 0; }
+
+.summary { margin: 0 0 0.6rem; overflow-wrap: anywhere; }
+
+.muted { color: var(--muted); }
+
+.log {
+  margin: 0;
+  padding: 0.75rem;
+  max-height: 24rem;
+  overflow: auto;
+  background: var(--log-bg);
+  color: var(--log-fg);
+  border: 1px solid var(--line);
+  border-radius: 8px;
+  font-size: 13px;
+  line-height: 1.4;
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+}
+
+button, select {
+  font: inherit;
+  color: inherit;
+  background: var(--card);
+  border: 1px solid var(--line);
+  border-radius: 7px;
+  padding: 0.35rem 0.8rem;
+  cursor: pointer;
+}
+button:hover:not(:disabled) { border-color: var(--accent); }
+button:focus-visible, select:focus-visible, a:focus-visible, .log:focus-visible {
+  outline: 2px solid var(--accent);
+  outline-offset: 2px;
+}
+button:disabled { opacity: 0.5; cursor: default; }
+button.small { padding: 0.15rem 0.6rem; font-size: 0.9em; }
+button.danger { color: var(--bad); border-color: var(--bad); }
+
+.badge {
+  display: inline-block;
+  padding: 0.05rem 0.5rem;
+  border-radius: 999px;
+  font-size: 0.85em;
+  font-weight: 600;
+  white-space: nowrap;
+}
+.state-success { color: var(--ok); background: var(--ok-bg); }
+.state-failed { color: var(--bad); background: var(--bad-bg); }
+.state-timeout { color: var(--warn); background: var(--warn-bg); }
+.state-cancelled { color: var(--off); background: var(--off-bg); }
+.state-running { color: var(--run); background: var(--run-bg); }
+.state-queued { color: var(--wait); background: var(--wait-bg); }
+
+.queue-list { margin: 0; padding: 0 0 0 1.5rem; }
+.queue-item { padding: 0.3rem 0; border-bottom: 1px solid var(--line); }
+.queue-item:last-child { border-bottom: 0; }
+.queue-item .what { margin-right: 0.5rem; }
+
+.tiles {
+  display: grid;
+  grid-template-columns: repeat(auto-fill, minmax(6.5rem, 1fr));
+  gap: 0.5rem;
+  margin: 0;
+  padding: 0;
+  list-style: none;
+}
+.tile {
+  display: flex;
+  flex-direction: column;
+  align-items: flex-start;
+  gap: 0.15rem;
+  padding: 0.5rem 0.7rem;
+  border: 1px solid var(--line);
+  border-radius: 8px;
+}
+.tile .count { font-size: 1.4rem; line-height: 1.1; }
+.tile .muted { font-size: 0.85em; }
+
+.tools { display: flex; align-items: center; gap: 0.5rem; }
+
+.table-wrap {
+  position: relative;  /* holds the visually hidden header inside the scrolling box */
+  overflow-x: auto;
+  border: 1px solid var(--line);
+  border-radius: 8px;
+}
+
+table { width: 100%; border-collapse: collapse; font-size: 0.93em; }
+.hint { margin: 0 0 0.5rem; font-size: 0.9em; }
+th, td {
+  padding: 0.45rem 0.6rem;
+  text-align: left;
+  vertical-align: top;
+}
+tbody td { border-top: 1px solid var(--line); }
+th { font-weight: 600; white-space: nowrap; }
+td { white-space: nowrap; }
+td .result {
+  display: inline-block;
+  max-width: 22rem;
+  white-space: normal;
+  overflow-wrap: anywhere;
+}
+td.actions { text-align: right; }
+tbody tr { cursor: pointer; }
+tbody tr:hover { background: var(--bg); }
+
+.pager {
+  display: flex;
+  align-items: center;
+  justify-content: space-between;
+  gap: 0.5rem;
+  margin-top: 0.6rem;
+}
+
+dialog {
+  width: min(60rem, calc(100vw - 2rem));
+  max-height: calc(100vh - 2rem);
+  padding: 1rem;
+  background: var(--card);
+  color: var(--fg);
+  border: 1px solid var(--line);
+  border-radius: 10px;
+}
+dialog::backdrop { background: rgba(0, 0, 0, 0.5); }
+dialog .log { max-height: 65vh; }
+
+.visually-hidden {
+  position: absolute;
+  width: 1px;
+  height: 1px;
+  margin: -1px;
+  padding: 0;
+  border: 0;
+  overflow: hidden;
+  clip: rect(0 0 0 0);
+  white-space: nowrap;
+}
+
+@media (max-width: 700px) {
+  main { grid-template-columns: minmax(0, 1fr); padding: 0.75rem; gap: 0.75rem; }
+  .top { padding: 0.75rem 0.75rem 0; }
+  .card { padding: 0.75rem; }
+  .log { max-height: 16rem; }
+}
+"""
+
+
+def html_escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
 
 
 if __name__ == "__main__":

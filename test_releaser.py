@@ -264,6 +264,13 @@ def releaser(tmp_path, repo):
     yield start
     for service in started:
         service.close()
+    # A service killed with -9 leaves its release behind (the next start would stop it):
+    # none of this test's may outlive it.
+    for pid in releaser_py.processes_with_env("GATE", str(tmp_path / "gate")):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 @pytest.fixture
@@ -465,6 +472,51 @@ class TestConfiguration:
 # --- Storage ----------------------------------------------------------------------------------
 
 
+class TestStatesDefinedOnce:
+    """Status lists the states; every other copy (the schema's CHECKs, /metrics, cleanup,
+    pre-deploy.sh's final states) must agree with it."""
+
+    def test_the_schema_metrics_and_cleanup_take_their_states_from_status(self, tmp_path):
+        store = releaser_py.Store(str(tmp_path / "db.sqlite"))
+        try:
+            with store.reading() as db:
+                schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'release_log'"
+                                    ).fetchone()[0]
+        finally:
+            store.close()
+        states = releaser_py.Status.ALL
+        assert "release_status IN (%s)" % ", ".join("'%s'" % s for s in states) in schema
+        final = ", ".join("'%s'" % s for s in releaser_py.Status.FINAL)
+        assert "CHECK ((release_status IN (%s)) = (ended_at IS NOT NULL))" % final in schema
+        assert re.findall(r"SELECT '(\w+)'", releaser_py.METRICS_SQL) == sorted(
+            states + (releaser_py.SKIPPED,))
+        assert set(states) == {"queued", "running"} | set(releaser_py.Status.FINAL)
+
+    def test_pre_deploy_knows_exactly_the_final_states(self):
+        with open(SCRIPT) as f:
+            script = f.read()
+        cases = re.findall(r"^\s*((?:\w+ \| )+\w+)\)", script, re.M)
+        finals = [set(case.split(" | ")) for case in cases
+                  if set(case.split(" | ")) & set(releaser_py.Status.FINAL)]
+        assert finals and all(case <= set(releaser_py.Status.ALL) for case in finals)
+        assert set(releaser_py.Status.FINAL) in finals  # "a final answer holds all the rest"
+
+
+class TestAttemptEvents:
+    def test_every_listener_hears_each_event_and_a_failing_one_is_only_logged(self, capsys):
+        events = releaser_py.AttemptEvents()
+        heard = []
+        events.add(lambda event, release: 1 / 0)
+        events.add(lambda event, release: heard.append((event, release)))
+        events.emit("ended", "the release")  # before start(): it waits
+        events.start()
+        events.emit("started", "another")
+        events.stop()
+        assert heard == [("ended", "the release"), ("started", "another")]
+        out = capsys.readouterr().out
+        assert out.count("a reaction to a release ended failed (ZeroDivisionError") == 1
+
+
 class TestStorage:
     def test_closing_the_store_does_not_wait_for_busy_readers(self, tmp_path):
         # Depends on: Store.close taking only the idle connections and closing the others
@@ -566,7 +618,7 @@ class TestStorage:
         assert [q["git_commit_sha"] for q in service.get("/queue").json()["queue"]] == \
             [queued_first] or service.get("/queue").json()["running"]["git_commit_sha"] == \
             queued_second
-        assert service.db("PRAGMA user_version") == [(1,)]
+        assert service.db("PRAGMA user_version") == [(releaser_py.SCHEMA_VERSION,)]
         assert service.state(done).json()["details"]["error"] is None
         for sha in (queued_second, queued_first):
             open_gate(tmp_path, sha)
@@ -824,6 +876,192 @@ class TestReadRoutes:
         assert body == {"status": "OK", "isReleaseRunning": False, "queueLength": 0}
         wait_for(lambda: service.get("/healthcheck").json()["git"] == "ok", 10,
                  "the start-up check of the repository")
+
+
+class TestHistoryRoute:
+    def test_history_lists_attempts_newest_first_with_paging_and_filters(self, service, repo,
+                                                                          tmp_path):
+        first, second = repo.commit(), repo.commit("exit 3")
+        third = repo.commit()
+        for sha in (first, second):
+            service.queue(sha)
+            service.wait_final(sha)
+        service.queue(second, retry=True)
+        service.wait_final(second)
+        service.queue(third)
+        service.wait_final(third)
+        body = service.get("/releases").json()
+        order = [(r["commitSha"], r["attempt"], r["state"]) for r in body["releases"]]
+        assert order == [(third, 1, "success"), (second, 2, "failed"), (second, 1, "failed"),
+                         (first, 1, "success")]
+        assert body["next"] is None
+        row = body["releases"][1]
+        assert set(row) == {"commitSha", "attempt", "state", "created_at", "started_at",
+                            "ended_at", "duration_ms", "exit_code", "error", "output_bytes",
+                            "skipped_base", "requested_by"}
+        assert row["exit_code"] == 3 and row["duration_ms"] >= 0 and row["requested_by"] == []
+        page = service.get("/releases?limit=3").json()
+        assert len(page["releases"]) == 3 and page["next"]
+        rest = service.get("/releases?limit=3&before=" + page["next"]).json()
+        assert [(r["commitSha"], r["attempt"]) for r in rest["releases"]] == [(first, 1)]
+        assert rest["next"] is None
+        failed = service.get("/releases?state=failed").json()["releases"]
+        assert [(r["commitSha"], r["attempt"]) for r in failed] == [(second, 2), (second, 1)]
+        both = service.get("/releases?commit-sha=" + second).json()["releases"]
+        assert [r["attempt"] for r in both] == [2, 1]
+        prefixed = service.get("/releases?commit-prefix=" + first[:7].upper()).json()
+        assert {r["commitSha"] for r in prefixed["releases"]} == {first}
+        for query in ("limit=0", "limit=501", "limit=x", "before=x", "before=0",
+                      "state=done", "commit-prefix=abc", "commit-prefix=xyz1234",
+                      "commit-sha=" + first[:12], "commit-sha=%s&commit-prefix=%s"
+                      % (first, first[:7]), "page=2"):
+            resp = service.get("/releases?" + query)
+            assert resp.status == 400 and "error" in resp.json(), query
+
+    def test_each_attempt_records_who_asked_for_it(self, service, repo):
+        sha = repo.commit()
+        for name, deployment in (("web", "d-1"), ("worker", "d-2"), ("web", "d-3")):
+            resp = service.request("POST", "/queue", {"commitSha": sha}, headers={
+                "X-Requested-By": name, "X-Deployment-Id": deployment})
+            assert resp.status in (200, 202, 409), resp
+        service.wait_final(sha)
+        row, = service.get("/releases?commit-sha=" + sha).json()["releases"]
+        assert row["requested_by"] == ["web", "worker"]
+        assert service.db("SELECT requested_by, deployment_id FROM release_requester "
+                          "ORDER BY requested_by") == [("web", "d-3"), ("worker", "d-2")]
+        resp = service.request("POST", "/queue", {"commitSha": sha},
+                               headers={"X-Requested-By": "evil\x1b[2K"})
+        assert resp.status == 400 and "X-Requested-By" in resp.json()["error"]
+
+    def test_a_version_1_database_is_upgraded_in_place(self, releaser, tmp_path):
+        # fixtures/releases-v1.sqlite was made by the releaser of schema version 1: two
+        # commits ended (one twice), one left running by kill -9, one queued behind it.
+        data = tmp_path / "data"
+        data.mkdir()
+        shutil.copy(os.path.join(HERE, "fixtures", "releases-v1.sqlite"),
+                    str(data / "releases.sqlite"))
+        service = releaser()
+        assert service.db("PRAGMA user_version") == [(releaser_py.SCHEMA_VERSION,)]
+        assert "to schema version %d" % releaser_py.SCHEMA_VERSION in service.log()
+        rows = service.get("/releases").json()["releases"]
+        assert [r["attempt"] for r in rows if r["state"] == "failed" and r["exit_code"] == 3] \
+            == [2, 1]
+        assert any(r["state"] == "success" for r in rows)
+        interrupted = [r for r in rows if (r["error"] or "").startswith("interrupted")]
+        assert len(interrupted) == 1 and interrupted[0]["state"] == "failed"
+        assert len(rows) == 5  # nothing lost; the queued one is still there (or ran)
+
+
+class TestWebPagePlumbing:
+    KEY = "page-key-0123456789"
+
+    def test_the_page_asks_a_browser_to_log_in_and_takes_the_key_as_basic_password(
+            self, releaser):
+        service = releaser(RELEASER_API_KEY=self.KEY,
+                           RELEASER_GIT_URL="https://x-access-token:tok-S3CRET@github.com/"
+                                            "acme/app.git")
+        for path in ("/", "/app.js", "/app.css"):
+            resp = service.get(path, headers={"Authorization": "Bearer wrong-key-000"})
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"] == 'Basic realm="releaser"'
+        assert service.get("/queue", headers={"Authorization": "Bearer x"}).headers[
+            "WWW-Authenticate"] == "Bearer"
+        basic = {"Authorization": "Basic " + base64.b64encode(
+            ("anyone:" + self.KEY).encode()).decode()}
+        page = service.get("/", headers=basic)
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert b'content="https://github.com/acme/app/commit/"' in page.body
+        assert b"S3CRET" not in page.body and b"x-access-token" not in page.body
+        assert service.get("/queue", headers=basic).status == 200  # the page's own fetches
+        wrong = {"Authorization": "Basic " + base64.b64encode(b"anyone:nope").decode()}
+        assert service.get("/queue", headers=wrong).status == 401
+
+    @pytest.mark.parametrize("key", [None, KEY])
+    def test_a_post_or_delete_from_another_site_is_refused_whatever_the_credentials(
+            self, releaser, repo, key):
+        service = releaser(RELEASER_API_KEY=key)
+        sha = repo.commit()
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:1",
+                       "http://localhost:%d" % service.port):
+            for method, path, body in (("POST", "/queue", {"commitSha": sha}),
+                                       ("DELETE", "/queue/" + sha, None),
+                                       ("POST", "/cleanup", {})):
+                resp = service.request(method, path, body, headers={"Origin": origin})
+                assert resp.status == 403, (origin, method, resp)
+                assert "Access-Control-Allow-Origin" not in resp.headers
+        assert service.state(sha).status == 404  # nothing changed
+        same = {"Origin": "http://127.0.0.1:%d" % service.port}
+        assert service.request("POST", "/queue", {"commitSha": sha}, headers=same).status \
+            == 200
+        # Behind a TLS proxy, RELEASER_PUBLIC_URL names the origin people use.
+        proxied = releaser(RELEASER_API_KEY=key, RELEASER_PUBLIC_URL="https://rel.example.com",
+                           SQLITE_DB_PATH=str(repo.path) + "-other.sqlite")
+        resp = proxied.request("POST", "/cleanup", {},
+                               headers={"Origin": "https://rel.example.com"})
+        assert resp.status == 200
+
+
+def parse_prometheus(text):
+    """{(name, frozenset(labels)): value} of a text exposition, read by a real parser:
+    prometheus_client's (the test environment installs it), and promtool's check where
+    Debian's prometheus package is present."""
+    parser = pytest.importorskip("prometheus_client.parser",
+                                 reason="prometheus_client is not installed (.ci/run does)")
+    promtool = shutil.which("promtool")
+    if promtool:
+        proc = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    samples = {}
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+class TestPrometheus:
+    def test_a_scraper_gets_the_text_format_with_counters_that_never_go_down(
+            self, service, repo):
+        good, bad = repo.commit(), repo.commit("exit 1")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        scraper = {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;"
+                             "version=0.0.4;q=0.5,*/*;q=0.1"}
+        resp = wait_for(lambda: (lambda r: b'state="failed"} 1' in r.body and r)(
+            service.get("/metrics", headers=scraper)), 10, "the failed release counted")
+        assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        samples = parse_prometheus(resp.body.decode())
+        assert samples[("releaser_releases_total", frozenset({("state", "success")}))] == 1
+        assert samples[("releaser_releases_total", frozenset({("state", "timeout")}))] == 0
+        assert samples[("releaser_release_duration_seconds_count", frozenset())] == 2
+        assert samples[("releaser_release_duration_seconds_bucket",
+                        frozenset({("le", "+Inf")}))] == 2
+        assert samples[("releaser_queue_length", frozenset())] == 0
+        assert samples[("releaser_release_running", frozenset())] == 0
+        last = samples[("releaser_last_release_timestamp_seconds",
+                        frozenset({("state", "failed")}))]
+        assert abs(last - time.time()) < 600
+        assert any(name == "releaser_build_info" for name, _ in samples)
+        # Cleanup deletes records; a counter since the start never goes down.
+        service.db("UPDATE release_log SET ended_at = 1, created_at = 1")
+        assert service.request("POST", "/cleanup", {"days": 1}).json()["deleted"] == 2
+        again = parse_prometheus(service.get("/metrics?format=prometheus").body.decode())
+        assert again[("releaser_releases_total", frozenset({("state", "success")}))] == 1
+
+    @pytest.mark.parametrize("accept", [None, "*/*", "application/json",
+                                        "text/plain, application/json",
+                                        "application/json;q=0.9, text/plain;q=0.9"])
+    def test_everyone_else_still_gets_json(self, idle_service, accept):
+        resp = idle_service.get("/metrics", headers={"Accept": accept} if accept else {})
+        assert resp.headers["Content-Type"] == "application/json"
+        assert "metrics" in resp.json()
+
+    def test_bad_metrics_parameters_are_400(self, idle_service):
+        for query in ("format=xml", "format=prometheus&days=7"):
+            assert idle_service.get("/metrics?" + query).status == 400, query
 
 
 class TestHttpRules:
@@ -1258,6 +1496,172 @@ class TestOnlyCommitsOnAllowedBranches:
             assert service.wait_final(sha, timeout=15)["state"] == "success", sha
 
 
+# --- Skipping commits that change nothing watched -------------------------------------------------
+
+#: A release command that notes each commit whose command ran.
+NOTE_RUN = 'echo "$RELEASER_GIT_COMMIT_SHA" >> "$TRACE.ran"; echo migrated'
+
+
+def commit_files(repo, message="change", remove=(), **files):
+    """A commit that writes `files` ({"migrations/001.sql": text}; None removes one)."""
+    for name in remove:
+        os.unlink(os.path.join(repo.path, name))
+    for name, text in files.items():
+        path = os.path.join(repo.path, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    repo.git("add", "-A")
+    repo.git("commit", "--quiet", "--allow-empty", "-m", "%s %d" % (message, time.time_ns()))
+    return repo.git("rev-parse", "HEAD")
+
+
+class TestSkippingUnchangedPaths:
+    """RELEASER_WATCH_PATHS: a commit whose watched paths equal those of the last release
+    whose command ran and succeeded is a success without running its command."""
+
+    @pytest.fixture
+    def watching(self, releaser, tmp_path):
+        def start(**env):
+            return releaser(**dict({"RELEASER_WATCH_PATHS": "migrations/, prisma/schema.prisma",
+                                    "RELEASER_RELEASE_COMMAND": NOTE_RUN}, **env))
+
+        def ran():
+            path = tmp_path / "trace.ran"
+            return path.read_text().split() if path.exists() else []
+
+        start.ran = ran
+        return start
+
+    def release(self, service, sha):
+        service.queue(sha)
+        return service.wait_final(sha)
+
+    def test_a_commit_changing_only_a_readme_is_skipped_and_pre_deploy_exits_0(
+            self, watching, repo, predeploy):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "create table a;"})
+        body = self.release(service, base)
+        assert body["details"]["path_check"] == "no base" and watching.ran() == [base]
+        readme = commit_files(repo, **{"README.md": "docs only"})
+        script = predeploy(service, readme)
+        assert script.wait() == 0, script.output
+        assert "[pre-deploy] release skipped: no change in migrations/, prisma/schema.prisma " \
+               "since %s" % base[:7] in script.stdout
+        body = service.state(readme, wait=30).json()
+        assert body["state"] == "success" and body["details"]["path_check"] == "skipped"
+        assert body["details"]["skipped"] == {"base": base,
+                                              "paths": ["migrations/", "prisma/schema.prisma"]}
+        assert body["details"]["exit_code"] is None
+        assert watching.ran() == [base]  # the command never started
+        resp = service.queue(readme)
+        assert resp.status == 200 and resp.json()["state"] == "success"
+        rows = {row["release_status"]: row["count"] for row in
+                service.get("/metrics").json()["metrics"]}
+        assert rows["success"] == 1 and rows["skipped"] == 1
+        assert service.get("/releases").json()["releases"][0]["skipped_base"] == base
+        assert "skipped: no change in the watched paths since %s" % base in service.log()
+
+    def test_a_commit_touching_a_watched_file_runs(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "create table a;"})
+        self.release(service, base)
+        change = commit_files(repo, **{"prisma/schema.prisma": "model A {}"})
+        assert self.release(service, change)["details"]["path_check"] == "changed"
+        assert watching.ran() == [base, change]
+
+    def test_a_rollback_whose_watched_files_differ_from_the_last_release_runs(
+            self, watching, repo):
+        service = watching()
+        first = commit_files(repo, **{"migrations/001.sql": "a"})
+        older = commit_files(repo, **{"README.md": "never released"})
+        newer = commit_files(repo, **{"migrations/002.sql": "b"})
+        for sha in (first, newer, older):  # older: a rollback, its migrations are first's
+            self.release(service, sha)
+        assert service.state(older).json()["details"]["path_check"] == "changed"
+        assert watching.ran() == [first, newer, older]
+
+    def test_a_revert_that_restores_the_last_releases_watched_files_is_skipped(
+            self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        commit_files(repo, **{"migrations/002.sql": "b"})  # never released
+        revert = commit_files(repo, remove=["migrations/002.sql"])
+        body = self.release(service, revert)
+        assert body["details"]["skipped"]["base"] == base
+        assert watching.ran() == [base]
+
+    def test_after_a_failed_run_a_commit_equal_to_the_last_success_still_runs(
+            self, watching, repo):
+        service = watching(RELEASER_RELEASE_COMMAND=NOTE_RUN + "; test ! -e migrations/bad.sql")
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        bad = commit_files(repo, **{"migrations/bad.sql": "half applied"})
+        assert self.release(service, bad)["state"] == "failed"
+        back = commit_files(repo, remove=["migrations/bad.sql"])
+        body = self.release(service, back)
+        assert body["details"]["path_check"] == \
+            "a command that ran after the base did not succeed"
+        assert watching.ran() == [base, bad, back]
+
+    def test_a_force_pushed_history_with_unrelated_trees_is_compared_by_tree(
+            self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a", "app.js": "v1"})
+        self.release(service, base)
+        repo.git("checkout", "--quiet", "--orphan", "rewritten")
+        repo.git("rm", "-r", "--quiet", "--cached", ".")
+        same = commit_files(repo, **{"app.js": "all new", "migrations/001.sql": "a"})
+        repo.git("branch", "-M", "rewritten", "main")  # the force push
+        assert self.release(service, same)["details"]["skipped"]["base"] == base
+        other = commit_files(repo, **{"migrations/001.sql": "different"})
+        assert self.release(service, other)["details"]["path_check"] == "changed"
+        assert watching.ran() == [base, other]
+
+    def test_a_base_removed_by_cleanup_means_the_command_runs(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        service.db("UPDATE release_log SET created_at = 1, ended_at = 1")
+        assert service.request("POST", "/cleanup", {"days": 1}).json()["deleted"] == 1
+        docs = commit_files(repo, **{"README.md": "docs"})
+        assert self.release(service, docs)["details"]["path_check"] == "no base"
+        assert watching.ran() == [base, docs]
+
+    def test_retry_forces_a_skipped_commit_to_run(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        docs = commit_files(repo, **{"README.md": "docs"})
+        assert self.release(service, docs)["details"]["path_check"] == "skipped"
+        assert service.queue(docs, retry=True).status == 200
+        body = service.wait_final(docs)
+        assert body["details"]["attempt"] == 2 and body["details"]["skipped"] is None
+        assert body["details"]["path_check"] == "forced by retry"
+        assert watching.ran() == [base, docs]
+        assert service.queue(docs, retry=True).json()["state"] == "success"  # ran: as SPEC
+
+    def test_a_kill_9_during_the_path_check_leaves_nothing_stuck(self, watching, repo):
+        service = watching()
+        base = commit_files(repo, **{"migrations/001.sql": "a"})
+        self.release(service, base)
+        docs, after = commit_files(repo, **{"README.md": "docs"}), \
+            commit_files(repo, **{"migrations/002.sql": "b"})
+        service.queue(docs)
+        service.queue(after)
+        service.kill()  # somewhere in the git step or the check of `docs`, or after
+        service = watching()
+        for sha in (docs, after):
+            assert service.wait_final(sha)["state"] == "success"
+        assert service.state(docs).json()["details"]["path_check"] in ("skipped", None)
+        assert watching.ran()[-1] == after
+
+    def test_a_malformed_watch_path_stops_start_up(self, tmp_path, repo):
+        status, output = start_and_expect_exit({"RELEASER_WATCH_PATHS": "-x"}, tmp_path, repo)
+        assert status == 2 and "RELEASER_WATCH_PATHS" in output
+
+
 # --- Nothing of an attempt outlives it ---------------------------------------------------------
 
 #: A release step whose processes leave its process tree every way a script can: setsid (a
@@ -1576,9 +1980,14 @@ class TestPackaging:
         with open(os.path.join(HERE, "README.md")) as f:
             readme = f.read()
         with open(os.path.join(HERE, ".ci", "run")) as f:
-            ci_command = f.read().strip().splitlines()[-1]
+            ci = f.read()
         first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
-        assert ci_command in first_block.splitlines()
+        readme_command = [line for line in first_block.splitlines()
+                          if line.startswith("python3 -m venv")]
+        assert len(readme_command) == 1
+        # .ci/run runs it as it is, once per interpreter it names $python3 (3.9 and 3.13).
+        assert '"$python3"' + readme_command[0][len("python3"):] in ci.splitlines()[-2].strip()
+        assert 'for version in 3.9 3.13; do' in ci
 
     def test_every_variable_releaser_py_reads_is_documented(self):
         source = open(RELEASER).read()
@@ -1595,6 +2004,786 @@ def shutil_which(name):
     """A tool on PATH, or installed beside the Python running the tests (a virtualenv)."""
     beside = os.path.join(os.path.dirname(sys.executable), name)
     return shutil.which(name) or (beside if os.path.exists(beside) else None)
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook receiver on loopback that records every POST body, in order. `answers`
+    scripts its first answers: an HTTP status, or "hang" (no answer until closed)."""
+
+    def __init__(self, answers=(), port=0, tls=None):
+        self.bodies = []
+        self.tries = 0
+        self.answers = list(answers)
+        self.released = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.tries += 1
+                answer = receiver.answers.pop(0) if receiver.answers else 200
+                if answer == "hang":
+                    receiver.released.wait(30)
+                    return
+                if answer == 200:
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        if tls:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = "%s://127.0.0.1:%d/hooks/T0KEN-S3CRET" % ("https" if tls else "http",
+                                                             self.port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self):
+        return [(b["event"], b["commitSha"], b["state"]) for b in self.bodies]
+
+    def close(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made = []
+
+    def make(**kw):
+        made.append(Receiver(**kw))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+class TestNotifications:
+    KEY = "notify-key-S3CRET-123"
+
+    def test_each_start_and_end_is_posted_to_every_url_in_order(self, releaser, repo,
+                                                                receivers):
+        slack, discord = receivers(), receivers()
+        service = releaser(RELEASER_NOTIFY_URL="%s, %s" % (slack.url, discord.url),
+                           RELEASER_API_KEY=self.KEY,
+                           RELEASER_PUBLIC_URL="https://releaser.example.com")
+        good = repo.commit("for i in $(seq 1 30); do echo line $i; done; echo %s" % self.KEY)
+        bad = repo.commit("echo broken; exit 3")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        expected = [("started", good, "running"), ("ended", good, "success"),
+                    ("started", bad, "running"), ("ended", bad, "failed")]
+        for receiver in (slack, discord):
+            wait_for(lambda: receiver.events() == expected, 15,
+                     "every notification, in order")
+        ended = slack.bodies[1]
+        assert ended["attempt"] == 1 and ended["exit_code"] == 0 and ended["error"] is None
+        assert ended["duration_ms"] >= 0
+        lines = ended["output"].splitlines()
+        assert len(lines) == 20 and lines[0] == "line 12" and lines[-1] == "***"
+        assert ended["link"] == "https://releaser.example.com/"
+        failed = slack.bodies[3]
+        assert failed["text"] == failed["content"] == (
+            "Release of %s (attempt 1) failed: release command exited with status 3 "
+            "https://releaser.example.com/" % bad[:12])
+        # The webhook URL is a secret: never in the log or the database.
+        assert "T0KEN-S3CRET" not in service.log()
+        with open(service.db_path, "rb") as f:
+            assert b"T0KEN-S3CRET" not in f.read()
+
+    def test_a_receiver_that_fails_or_hangs_is_retried_without_holding_anything_up(
+            self, releaser, repo, receivers):
+        failing, hanging = receivers(answers=[500, 503]), receivers(answers=["hang"])
+        service = releaser(RELEASER_NOTIFY_URL="%s,%s" % (failing.url, hanging.url),
+                           RELEASER_NOTIFY_TIMEOUT_MS="500")
+        shas = [repo.commit() for _ in range(3)]
+        for sha in shas:
+            service.queue(sha)
+        for sha in shas:  # the releases went on meanwhile
+            assert service.wait_final(sha, timeout=15)["state"] == "success"
+        expected = [(event, sha, state) for sha in shas
+                    for event, state in (("started", "running"), ("ended", "success"))]
+        for receiver in (failing, hanging):
+            wait_for(lambda: receiver.events() == expected, 20, "delivery after the faults")
+        assert failing.tries == 8 and hanging.tries == 7
+        assert "notification to http://127.0.0.1:%d failed (HTTP 500); trying again in 1 s" \
+            % failing.port in service.log()
+        assert "failed (timeout" in service.log() or "timed out" in service.log()
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(0,)]
+
+    def test_a_receiver_down_gets_everything_once_back_even_across_a_crash(
+            self, releaser, repo, receivers):
+        port = free_port()
+        url = "http://127.0.0.1:%d/hooks/T0KEN-S3CRET" % port
+        service = releaser(RELEASER_NOTIFY_URL=url)
+        shas = [repo.commit(), repo.commit()]
+        for sha in shas:
+            service.queue(sha)
+            service.wait_final(sha)
+        wait_for(lambda: "notification to http://127.0.0.1:%d failed" % port in service.log(),
+                 10, "a failed delivery")
+        service.kill()  # kill -9: the outbox is in the database
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(4,)]
+        back = receivers(port=port)
+        service = releaser(RELEASER_NOTIFY_URL=url)
+        wait_for(lambda: back.events() == [(event, sha, state) for sha in shas for event, state
+                                           in (("started", "running"), ("ended", "success"))],
+                 15, "the notifications kept in the outbox")
+
+    def test_a_notification_that_never_gets_through_is_dropped_with_a_log_line(
+            self, releaser, repo, receivers):
+        never = receivers(answers=[500] * 100)
+        service = releaser(RELEASER_NOTIFY_URL=never.url, RELEASER_NOTIFY_MAX_AGE_MS="2500")
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        wait_for(lambda: service.log().count("notification to http://127.0.0.1:%d dropped"
+                                             % never.port) == 2, 20, "both dropped")
+        assert service.db("SELECT COUNT(*) FROM notification_outbox") == [(0,)]
+
+    def test_an_https_receiver_works(self, releaser, repo, receivers, tls_cert):
+        secure = receivers(tls=tls_cert)
+        service = releaser(RELEASER_NOTIFY_URL=secure.url, SSL_CERT_FILE=tls_cert[0])
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_final(sha)
+        wait_for(lambda: secure.events() == [("started", sha, "running"),
+                                             ("ended", sha, "success")], 15, "https delivery")
+
+    def test_a_bad_notify_url_stops_start_up_without_showing_it(self, tmp_path, repo):
+        status, output = start_and_expect_exit(
+            {"RELEASER_NOTIFY_URL": "ftp://hooks.example/T0KEN-S3CRET"}, tmp_path, repo)
+        assert status == 2 and "RELEASER_NOTIFY_URL must be" in output
+        assert "T0KEN" not in output
+
+
+# --- The web page, in a real browser ----------------------------------------------------------
+#
+# Debian's Chromium, headless, driven over the DevTools protocol on a pipe (fd 3: commands in,
+# fd 4: answers and events out, each message JSON ending in a NUL byte). Each test opens its
+# page in a fresh browser context (no shared credentials or cache) and acts as a person would:
+# it clicks buttons at their place on the screen and waits, bounded, for what the page shows.
+
+CHROMIUM = next((path for path in ("/usr/lib/chromium/chromium", shutil.which("chromium"),
+                                   shutil.which("chromium-browser"))
+                 if path and os.access(path, os.X_OK)), None)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+
+
+class DevToolsError(Exception):
+    pass
+
+
+class Chromium:
+    """A headless Chromium and its DevTools pipe: call() waits for the answer; events are
+    kept per session for wait_event()."""
+
+    def __init__(self, profile):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-extensions",
+                 "--disable-dev-shm-usage", "--remote-debugging-pipe",
+                 "--user-data-dir=" + profile, "about:blank"]
+        self.log = open(profile + ".log", "wb")
+        # The pipes become fds 3 and 4 in a small exec shim (dash cannot name fds above 9;
+        # dup2 onto the same number keeps close-on-exec, hence set_inheritable).
+        shim = ("import os, sys; r, w = os.dup(%d), os.dup(%d); os.dup2(r, 3); os.dup2(w, 4); "
+                "os.set_inheritable(3, True); os.set_inheritable(4, True); "
+                "os.execv(sys.argv[1], sys.argv[1:])" % (to_chrome_r, from_chrome_w))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", shim, CHROMIUM] + flags,
+            pass_fds=(to_chrome_r, from_chrome_w), stdin=subprocess.DEVNULL,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._lock = threading.Condition()
+        self._answers = {}
+        self._events = []
+        self._next_id = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.call("Target.setDiscoverTargets", discover=False)  # answers once it is up
+
+    def _read(self):
+        buffer = b""
+        while True:
+            try:
+                chunk = os.read(self._from_chrome, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self._lock:
+                    self._answers[None] = "closed"
+                    self._lock.notify_all()
+                return
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            with self._lock:
+                for raw in messages:
+                    message = json.loads(raw)
+                    if "id" in message:
+                        self._answers[message["id"]] = message
+                    else:
+                        self._events.append(message)
+                self._lock.notify_all()
+
+    def call(self, method, session=None, timeout=30, **params):
+        with self._lock:
+            self._next_id += 1
+            ident = self._next_id
+        message = {"id": ident, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while ident not in self._answers:
+                if None in self._answers:
+                    raise DevToolsError("Chromium went away:\n" + self.output())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DevToolsError("no answer to %s in %s s" % (method, timeout))
+                self._lock.wait(left)
+            answer = self._answers.pop(ident)
+        if "error" in answer:
+            raise DevToolsError("%s: %s" % (method, answer["error"]))
+        return answer["result"]
+
+    def events(self, session, method):
+        with self._lock:
+            return [e["params"] for e in self._events
+                    if e.get("sessionId") == session and e["method"] == method]
+
+    def wait_event(self, session, method, timeout=15):
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for event in self._events:
+                    if event.get("sessionId") == session and event["method"] == method:
+                        self._events.remove(event)
+                        return event["params"]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for the event " + method)
+                self._lock.wait(left)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:]
+
+    def page(self, width=1280, height=900, dark=False, credentials=None):
+        """A new tab in a browser context of its own."""
+        context = self.call("Target.createBrowserContext")["browserContextId"]
+        target = self.call("Target.createTarget", url="about:blank",
+                           browserContextId=context)["targetId"]
+        session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        return Tab(self, session, width, height, dark, credentials)
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=5)
+        except DevToolsError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        self.log.close()
+
+
+class Tab:
+    """One page: navigate, evaluate JavaScript, wait for a condition, click, screenshot."""
+
+    def __init__(self, browser, session, width, height, dark, credentials):
+        self.browser = browser
+        self.session = session
+        # (user, password) typed in when the page asks to log in, or "cancel" to dismiss it
+        self.credentials = credentials
+        for domain in ("Page", "Runtime"):
+            self.call(domain + ".enable")
+        if credentials:
+            self.call("Fetch.enable", handleAuthRequests=True, patterns=[{"urlPattern": "*"}])
+            threading.Thread(target=self._answer_logins, daemon=True).start()
+        self.viewport(width, height)
+        self.call("Emulation.setEmulatedMedia", features=[
+            {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+
+    def _answer_logins(self):
+        """Fetch domain: requests pause; a login prompt is answered with the credentials
+        (a person typing them in), once per prompt."""
+        while True:
+            try:
+                with self.browser._lock:
+                    self.browser._lock.wait_for(lambda: any(
+                        e.get("sessionId") == self.session and e["method"].startswith("Fetch.")
+                        for e in self.browser._events) or None in self.browser._answers)
+                    if None in self.browser._answers:
+                        return
+                    event = next(e for e in self.browser._events
+                                 if e.get("sessionId") == self.session
+                                 and e["method"].startswith("Fetch."))
+                    self.browser._events.remove(event)
+                params = event["params"]
+                if event["method"] == "Fetch.authRequired" and self.credentials == "cancel":
+                    self.call("Fetch.continueWithAuth", requestId=params["requestId"],
+                              authChallengeResponse={"response": "CancelAuth"})
+                elif event["method"] == "Fetch.authRequired":
+                    user, password = self.credentials
+                    self.call("Fetch.continueWithAuth", requestId=params["requestId"],
+                              authChallengeResponse={"response": "ProvideCredentials",
+                                                     "username": user, "password": password})
+                else:
+                    self.call("Fetch.continueRequest", requestId=params["requestId"])
+            except DevToolsError:
+                return
+
+    def call(self, method, **params):
+        return self.browser.call(method, session=self.session, **params)
+
+    def viewport(self, width, height):
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=width < 600)
+        self.call("Emulation.setScrollbarsHidden", hidden=True)  # as on a phone; whole shots
+
+    def goto(self, url):
+        self.call("Page.navigate", url=url)
+        self.wait("document.readyState === 'complete' && location.href !== 'about:blank'",
+                  message="the page to load")
+
+    def js(self, expression):
+        answer = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                           awaitPromise=True)
+        if "exceptionDetails" in answer:
+            raise DevToolsError("%s: %s" % (expression, answer["exceptionDetails"]))
+        return answer["result"].get("value")
+
+    def wait(self, expression, timeout=15, message=None):
+        """Poll a JavaScript expression until it is truthy; return its value."""
+        try:
+            return wait_for(lambda: self.js(expression), timeout, message or expression)
+        except AssertionError as exc:  # say what the page showed and what went wrong in it
+            raise AssertionError("%s; the status line said %r; script errors: %r" % (
+                exc, self.text("#status"), self.browser.events(
+                    self.session, "Runtime.exceptionThrown"))) from None
+
+    def text(self, selector):
+        return self.js("(document.querySelector(%s) || {}).textContent" % json.dumps(selector))
+
+    def click(self, expression):
+        """Click, with the mouse, the middle of the element `expression` gives."""
+        box = self.js("(() => { const e = %s; e.scrollIntoView({block: 'center'}); "
+                      "const r = e.getBoundingClientRect(); "
+                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()" % expression)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1],
+                      button="left", clickCount=1)
+
+    def screenshot(self, name):
+        """Save the whole page as `name` in RELEASER_TEST_SCREENSHOTS (a folder), if set."""
+        data = self.call("Page.captureScreenshot", format="png",
+                         captureBeyondViewport=True)["data"]
+        folder = os.environ.get("RELEASER_TEST_SCREENSHOTS")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(base64.b64decode(data))
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    browser = Chromium(str(tmp_path_factory.mktemp("chromium") / "profile"))
+    yield browser
+    browser.close()
+
+
+def button_labelled(text, within="document"):
+    """JavaScript: the button whose text is `text`."""
+    return ("[...%s.querySelectorAll('button')].find(b => b.textContent.trim() === %s)"
+            % (within, json.dumps(text)))
+
+
+def row_of(sha, attempt):
+    return "document.querySelector('#history-rows tr[data-sha=\"%s\"][data-attempt=\"%d\"]')" \
+        % (sha, attempt)
+
+
+@needs_chromium
+class TestWebPageInABrowser:
+    KEY = "page-key-0123456789"
+
+    def open(self, chromium, service, **kw):
+        tab = chromium.page(credentials=("anyone", service.api_key) if service.api_key else None,
+                            **kw)
+        tab.goto("http://127.0.0.1:%d/" % service.port)
+        tab.wait("document.querySelector('#now-summary').textContent !== 'Loading…'",
+                 message="the page's first refresh")
+        return tab
+
+    def test_it_shows_the_running_output_as_it_arrives_after_logging_in_with_the_key(
+            self, chromium, releaser, repo, tmp_path):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit("echo first line; " + GATED + "; echo second line")
+        assert service.queue(sha).status == 200
+        service.wait_output(sha, b"first line")
+        tab = self.open(chromium, service)
+        tab.wait("document.querySelector('#now-log').textContent === 'first line\\n'",
+                 message="the first line on the page")
+        assert sha[:12] in tab.text("#now-summary") and "running" in tab.text("#now-summary")
+        assert tab.js("document.querySelector('#now-summary a, #now-summary code').title") \
+            == sha
+        open_gate(tmp_path, sha)
+        tab.wait("document.querySelector('#now-log').textContent === "
+                 "'first line\\nsecond line\\n'", message="the second line on the page")
+        tab.wait("document.querySelector('#now-summary').textContent.includes('success')",
+                 message="the page to tell the release succeeded")
+        tab.wait("document.querySelector(%r) !== null" % ("#history-rows tr[data-state=success]"))
+        assert tab.text("#status") == ""  # no error shown: every fetch carried the key
+        # Without the key, the page is a login prompt, and nothing else.
+        stranger = chromium.page(credentials="cancel")
+        stranger.call("Page.navigate", url="http://127.0.0.1:%d/" % service.port)
+        stranger.wait("location.protocol === 'http:' && document.readyState === 'complete' "
+                      "&& document.body.textContent.includes('API key is required')",
+                      message="the releaser's refusal")
+        assert not stranger.js("!!document.querySelector('#now-log')")
+
+    def test_cancel_and_retry_from_the_page(self, chromium, service, repo, tmp_path):
+        blocker = repo.commit(GATED)
+        waiting = repo.commit("echo waiting")
+        failing = repo.commit("echo broken; exit 3")
+        for sha in (failing,):
+            service.queue(sha)
+            assert service.wait_final(sha)["state"] == "failed"
+        service.queue(blocker)
+        service.wait_state(blocker, "running")
+        assert service.queue(waiting).status == 202
+        tab = self.open(chromium, service)
+        item = "document.querySelector('#queue-list li[data-sha=\"%s\"]')" % waiting
+        tab.wait("!!" + item, message="the queued commit in the queue")
+        tab.click(button_labelled("Cancel", item))
+        tab.wait("!" + item, message="the cancelled commit to leave the queue")
+        assert service.state(waiting).json()["state"] == "cancelled"
+        assert "removed from queue" in tab.text("#status")
+        tab.wait(row_of(waiting, 1) + "?.dataset.state === 'cancelled'")
+        # The failed commit's Retry runs it again as attempt 2.
+        open_gate(tmp_path, blocker)
+        tab.wait("!!" + row_of(failing, 1))
+        tab.click(button_labelled("Retry", row_of(failing, 1)))
+        wait_for(lambda: service.state(failing).json()["details"]["attempt"] == 2, 10,
+                 "the Retry button to ask for attempt 2")
+        assert service.wait_final(failing)["state"] == "failed"
+        tab.wait(row_of(failing, 2) + "?.dataset.state === 'failed'",
+                 message="attempt 2 in the history")
+        assert not tab.js("!!" + button_labelled("Retry", row_of(failing, 1)))  # superseded
+        assert tab.js("!!" + button_labelled("Retry", row_of(failing, 2)))
+
+    def test_abort_of_the_running_release_from_the_page(self, chromium, service, repo):
+        sha = repo.commit("echo started; " + GATED)
+        service.queue(sha)
+        service.wait_output(sha, b"started")
+        tab = self.open(chromium, service)
+        tab.wait("!document.querySelector('#abort').hidden")
+        tab.click("document.querySelector('#abort')")
+        assert tab.text("#abort") == "Confirm abort" and service.state(sha).json()[
+            "state"] == "running"  # one click only arms it
+        tab.click("document.querySelector('#abort')")
+        tab.wait("document.querySelector('#status').textContent.includes('stopped and "
+                 "cancelled')", timeout=20)
+        assert service.state(sha).json()["state"] == "cancelled"
+        tab.wait("document.querySelector('#abort').hidden")
+
+    HOSTILE = ('<script>alert(1)</script>\n"><img src=x onerror=alert(1)>\n'
+               '<b>bold</b> &amp; \x1b[31mred\x1b[0m\n')
+
+    def test_hostile_output_shows_as_text(self, chromium, service, repo, tmp_path):
+        with open(str(tmp_path / "hostile.txt"), "w") as f:
+            f.write(self.HOSTILE)
+        sha = repo.commit("cat hostile.txt; " + GATED + "; cat hostile.txt; exit 1",
+                          files={"hostile.txt": self.HOSTILE})
+        service.queue(sha)
+        service.wait_output(sha, b"<script>")
+        tab = self.open(chromium, service)
+        tab.wait("document.querySelector('#now-log').textContent === %s"
+                 % json.dumps(self.HOSTILE))
+        open_gate(tmp_path, sha)
+        service.wait_final(sha)
+        tab.wait(row_of(sha, 1) + "?.dataset.state === 'failed'")
+        tab.click(row_of(sha, 1) + ".cells[3]")  # the row itself opens its output
+        tab.wait("document.querySelector('#log-dialog').open && document.querySelector("
+                 "'#log-text').textContent === %s" % json.dumps(self.HOSTILE * 2))
+        assert tab.js("document.querySelectorAll('img, b, script:not([src])').length") == 0
+        assert tab.js("document.querySelector('#log-text').children.length") == 0
+        assert chromium.events(tab.session, "Page.javascriptDialogOpening") == []
+        tab.screenshot("screenshot-output-dialog.png")
+        tab.click("document.querySelector('#log-close')")
+        tab.wait("!document.querySelector('#log-dialog').open")
+
+    def test_a_page_of_another_origin_cannot_queue_even_with_the_login_cached(
+            self, chromium, releaser, repo):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit()
+        tab = self.open(chromium, service)  # logged in: the browser holds the credentials
+        target = "http://127.0.0.1:%d" % service.port
+        evil = ('<!doctype html><form id=f method=post enctype=text/plain action="%s/queue">'
+                '<input name=\'{"commitSha": "%s", "x": "\' value=\'"}\'></form>'
+                '<script>fetch("%s/queue", {method: "POST", mode: "no-cors", '
+                'credentials: "include", body: JSON.stringify({commitSha: "%s"})})'
+                '.then(() => { document.title = "sent"; f.submit(); })</script>'
+                % (target, sha, target, sha)).encode()
+
+        class EvilPage(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(evil)))
+                self.end_headers()
+                self.wfile.write(evil)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EvilPage)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            tab.goto("http://127.0.0.1:%d/" % server.server_address[1])
+            # The form's answer replaces the page: the releaser's refusal.
+            tab.wait("location.port === '%d' && document.body && "
+                     "document.body.textContent.includes('another site')" % service.port,
+                     message="the form post to be answered")
+        finally:
+            server.shutdown()
+            server.server_close()
+        refusals = re.findall(r'"POST /queue HTTP/1.1" (\d+)', service.log())
+        assert refusals == ["403", "403"], service.log()
+        assert service.state(sha).status == 404  # nothing was queued
+        assert service.get("/queue").json()["queueLength"] == 0
+
+    def test_commits_link_to_their_page_on_the_forge(self, chromium, releaser, repo):
+        service = releaser()
+        sha = repo.commit()
+        service.queue(sha)
+        assert service.wait_final(sha)["state"] == "success"
+        assert service.terminate() == 0
+        # The same history, served by a releaser whose repository is on GitHub.
+        service = releaser(RELEASER_GIT_URL="https://github.com/acme/app.git")
+        tab = self.open(chromium, service)
+        link = tab.wait("(() => { const a = document.querySelector('#history-rows a'); "
+                        "return a && [a.href, a.rel, a.title, a.textContent]; })()")
+        assert link == ["https://github.com/acme/app/commit/" + sha, "noopener noreferrer",
+                        sha, sha[:12]]
+
+    def test_it_fits_a_phone_and_follows_dark_mode(self, chromium, service, repo, tmp_path):
+        for script, asker in (("echo migrated; sleep 1.2", "web"), ("echo no; exit 2", "worker"),
+                              ("echo migrated", "web")):
+            sha = repo.commit(script)
+            service.request("POST", "/queue", {"commitSha": sha},
+                            headers={"X-Requested-By": asker})
+            service.wait_final(sha)
+        running = repo.commit("echo a long line " + "without-spaces-" * 40 + "; " + GATED)
+        service.queue(running)
+        service.wait_output(running, b"a long line")
+        service.queue(repo.commit())
+        for width, dark in ((1000, False), (1000, True), (375, False), (375, True)):
+            tab = self.open(chromium, service, width=width, height=800, dark=dark)
+            tab.wait("document.querySelector('#now-log').textContent.includes('long line') && "
+                     "document.querySelectorAll('#history-rows tr').length === 5")
+            if width == 375:
+                assert tab.js("document.documentElement.scrollWidth") <= 375
+                # the history table scrolls inside its own box
+                assert tab.js("(() => { const w = document.querySelector('.table-wrap'); "
+                              "return w.scrollWidth > w.clientWidth && "
+                              "getComputedStyle(w).overflowX === 'auto'; })()")
+            background = tab.js("getComputedStyle(document.body).backgroundColor")
+            rgb = [int(n) for n in re.findall(r"\d+", background)[:3]]
+            assert (sum(rgb) / 3 < 60) if dark else (sum(rgb) / 3 > 200), background
+            tab.screenshot("screenshot-%s-%s.png" % ("phone" if width == 375 else "desktop",
+                                                     "dark" if dark else "light"))
+        open_gate(tmp_path, running)
+
+    def test_history_pages_and_state_filter(self, chromium, service, repo):
+        shas = [repo.commit("exit 1" if i % 5 == 0 else "true") for i in range(23)]
+        for sha in shas:
+            service.queue(sha)
+        service.wait_final(shas[-1])
+        tab = self.open(chromium, service)
+        rows = "[...document.querySelectorAll('#history-rows tr')].map(r => r.dataset.sha)"
+        tab.wait("%s.length === 20" % rows)
+        newest_first = list(reversed(shas))
+        assert tab.js(rows) == newest_first[:20]
+        assert tab.js("document.querySelector('#newer').disabled")
+        tab.click("document.querySelector('#older')")
+        tab.wait("%s.length === 3" % rows, message="the second page")
+        assert tab.js(rows) == newest_first[20:]
+        assert tab.js("document.querySelector('#older').disabled")
+        tab.click("document.querySelector('#newer')")
+        tab.wait("%s[0] === %s" % (rows, json.dumps(newest_first[0])))
+        # Filter by state: keyboard on the select, as a person would choose an option.
+        tab.js("document.querySelector('#state-filter').focus()")
+        tab.js("(() => { const s = document.querySelector('#state-filter'); s.value = 'failed';"
+               " s.dispatchEvent(new Event('change')); })()")
+        failed = [sha for i, sha in enumerate(shas) if i % 5 == 0]
+        tab.wait("%s.length === %d" % (rows, len(failed)), message="only failed attempts")
+        assert tab.js(rows) == list(reversed(failed))
+        assert tab.js("[...document.querySelectorAll('#history-rows tr')].every("
+                      "r => r.dataset.state === 'failed')")
+        assert tab.js("document.querySelector('#older').disabled && "
+                      "document.querySelector('#newer').disabled")
+
+
+# === The command line: a client of the running service ========================================
+
+
+def cli(service, *args, url=None, timeout=60):
+    """Run `python3 releaser.py <args>` against the service: (exit status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELEASER_", "RAILWAY_"))}
+    env["RELEASER_URL"] = url or "http://127.0.0.1:%d" % service.port
+    if service.api_key:
+        env["RELEASER_API_KEY"] = service.api_key
+    proc = subprocess.run([sys.executable, RELEASER] + list(args), env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True,
+                       timeout=60)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip("cannot make a TLS certificate with openssl: %s" % exc)
+    return cert, key
+
+
+class TestCommandLine:
+    KEY = "cli-key-0123456789"
+
+    def test_status_history_show_and_logs_describe_the_releases(self, releaser, repo):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        good, bad = repo.commit("echo all good"), repo.commit("echo broken; exit 4")
+        for sha in (good, bad):
+            service.queue(sha)
+            service.wait_final(sha)
+        status, out, err = cli(service, "status")
+        assert status == 0, err
+        assert "running: nothing" in out and "queue: empty" in out
+        assert "%s  #1  failed" % bad[:12] in out and "%s  #1  success" % good[:12] in out
+        status, out, _ = cli(service, "history", "--state", "failed")
+        assert out.strip().startswith(bad[:12]) and good[:12] not in out
+        status, out, _ = cli(service, "show", bad[:7])  # a unique prefix is enough
+        assert status == 0
+        assert "commit   %s\nstate    failed (attempt 1)" % bad in out
+        assert "exit     4" in out and "error    release command exited with status 4" in out
+        status, out, _ = cli(service, "logs", good[:9])
+        assert (status, out) == (0, "all good\n")
+        status, out, _ = cli(service, "--json" if False else "history", "-n", "1", "--json")
+        assert json.loads(out)["releases"][0]["commitSha"] == bad
+
+    def test_retry_cancel_and_cleanup_act_and_say_so(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_API_KEY=self.KEY, RELEASER_RELEASE_COMMAND=GATED)
+        sha = repo.commit()
+        service.queue(sha)
+        service.wait_state(sha, "running")
+        status, out, _ = cli(service, "cancel", sha[:8])
+        assert status == 0 and "stopped and cancelled" in out
+        status, out, _ = cli(service, "retry", sha)
+        assert status == 0 and "Release triggered for commit %s" % sha in out
+        open_gate(tmp_path, sha)
+        assert service.wait_final(sha)["state"] == "success"
+        status, _, err = cli(service, "retry", sha)
+        assert status == 0  # already succeeded: nothing to do, said as a success
+        status, _, err = cli(service, "cancel", sha)
+        assert status == 2 and "already ended (success)" in err
+        status, out, _ = cli(service, "cleanup", "--days", "1")
+        assert status == 0 and "(0 deleted)" in out
+
+    def test_an_ambiguous_or_unknown_prefix_is_refused(self, service):
+        now = int(time.time() * 1000)
+        for sha in ("abcdef1" + "0" * 33, "abcdef1" + "1" * 33):
+            service.db("INSERT INTO release_log (git_commit_sha, attempt, release_status, "
+                       "created_at, updated_at, started_at, ended_at) VALUES "
+                       "(?, 1, 'success', ?, ?, ?, ?)", (sha, now, now, now, now))
+        status, _, err = cli(service, "show", "abcdef1")
+        assert status == 2 and "abcdef1 is ambiguous: abcdef1000" in err
+        status, out, _ = cli(service, "show", "abcdef11")
+        assert status == 0 and "abcdef1" + "1" * 33 in out
+        status, _, err = cli(service, "show", "1234567")
+        assert status == 2 and "no release of a commit starting with 1234567" in err
+        status, _, err = cli(service, "show", "abc")
+        assert status == 2 and "not a commit SHA or a prefix" in err
+
+    def test_logs_follow_exits_like_pre_deploy(self, releaser, repo, tmp_path):
+        service = releaser(RELEASER_RELEASE_COMMAND=GATED_RELEASE)
+        good, bad = repo.commit("echo fine"), repo.commit("echo failing; exit 5")
+        for sha, expected in ((good, 0), (bad, 1)):
+            service.queue(sha)
+            follower = subprocess.Popen(
+                [sys.executable, RELEASER, "logs", sha, "--follow"], stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+                env=dict(os.environ, RELEASER_URL="http://127.0.0.1:%d" % service.port))
+            watchdog = threading.Timer(30, follower.kill)
+            watchdog.start()
+            assert follower.stdout.readline() == "started\n"  # it follows the running release
+            open_gate(tmp_path, sha)
+            out, err = follower.communicate(timeout=30)
+            watchdog.cancel()
+            assert follower.returncode == expected, (out, err)
+            assert out.endswith(("fine\n", "failing\n"))
+            assert "attempt 1 ended: %s" % ("success" if expected == 0 else "failed") in err
+
+    def test_the_command_line_speaks_https_too(self, releaser, repo, tls_cert):
+        service = releaser(RELEASER_API_KEY=self.KEY)
+        sha = repo.commit("echo over tls")
+        service.queue(sha)
+        service.wait_final(sha)
+        proxy = TlsProxy(service.port, *tls_cert)
+        try:
+            env = dict(os.environ, SSL_CERT_FILE=tls_cert[0],
+                       RELEASER_API_KEY=self.KEY)
+            proc = subprocess.run([sys.executable, RELEASER, "logs", sha, "--url",
+                                   "https://127.0.0.1:%d" % proxy.port], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert (proc.returncode, proc.stdout) == (0, "over tls\n"), proc.stderr
+        finally:
+            proxy.close()
+
+    def test_unknown_arguments_and_an_unreachable_releaser_say_so(self, idle_service):
+        proc = subprocess.run([sys.executable, RELEASER, "--verbose"], capture_output=True,
+                              text=True, timeout=30)
+        assert proc.returncode == 2 and "unknown argument '--verbose'" in proc.stderr
+        status, _, err = cli(idle_service, "status", url="http://127.0.0.1:%d" % free_port())
+        assert status == 3 and "cannot reach the releaser" in err
+        status, _, err = cli(idle_service, "history", "--state", "done")
+        assert status == 2 and "invalid choice" in err
+        help_text = subprocess.run([sys.executable, RELEASER, "--help"], capture_output=True,
+                                   text=True, timeout=30).stdout
+        for command in releaser_py.CLIENT_COMMANDS:
+            assert command in help_text
 
 
 # === pre-deploy.sh: the client every dependent service runs ====================================
@@ -1726,6 +2915,25 @@ class RelayProxy:
                 conn.sendall(self.change(request, answer))
             except OSError:
                 pass  # the script or the releaser is gone (the test is ending)
+
+
+class TlsProxy(RelayProxy):
+    """TLS in front of a plain HTTP port on loopback, as Railway's edge is in front of a
+    service: each connection is decrypted, and its request passed on."""
+
+    def __init__(self, upstream_port, cert, key):
+        import ssl
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        super().__init__(upstream_port)
+
+    def _relay(self, conn):
+        try:
+            conn = self.context.wrap_socket(conn, server_side=True)
+        except OSError:
+            conn.close()
+            return
+        super()._relay(conn)
 
 
 class AnswerCuttingProxy(RelayProxy):
@@ -3669,6 +4877,9 @@ class TestSqlConstruction:
         ("*", "RELEASE_COLUMNS"): "module constant (checked below: assigned once, a literal)",
         ("*", "RELEASE_FROM"): "module constant (checked below)",
         ("*", "SCHEMA_VERSION"): "module constant (checked below)",
+        ("*", "FINAL_STATES_SQL"): "derived once from Status, words only (checked below)",
+        ("history", "RELEASE_COLUMNS + REQUESTERS_COLUMN"): "module constants (checked below)",
+        ("_upgrade_schema", "step"): "a version number: an int from range()",
         ("_connect", "self.BUSY_TIMEOUT_MS"): "class constant (checked below)",
         ("_upgrade_from_node", "legacy_order"): "a local assigned only literals (checked)",
         ("_upgrade_from_node", "col(<literal>)"): "a literal column name, or NULL",
@@ -3676,7 +4887,7 @@ class TestSqlConstruction:
             "an index name read from sqlite_master, quoted as an identifier",
     }
     #: (function, variable passed whole as the SQL) -> why it is safe.
-    ALLOWED_NAMES = {("_create_schema", "statement"): "a piece of the SCHEMA literal",
+    ALLOWED_NAMES = {("_create_schema", "statement"): "a piece of SCHEMA or SCHEMA_UPGRADES",
                      ("metrics", "METRICS_SQL"): "module constant (checked below)"}
 
     @staticmethod
@@ -3728,9 +4939,17 @@ class TestSqlConstruction:
                         if isinstance(name, ast.Name):
                             assigned.setdefault(name.id, []).append(node)
         for constant in ("RELEASE_COLUMNS", "RELEASE_FROM", "SCHEMA_VERSION",
-                         "BUSY_TIMEOUT_MS", "METRICS_SQL"):
+                         "BUSY_TIMEOUT_MS", "REQUESTERS_COLUMN"):
             assert len(assigned[constant]) == 1, constant
             assert self._is_literal(assigned[constant][0].value), constant
+        # The constants derived from Status are assigned once, from Status alone.
+        for constant in ("METRICS_SQL", "FINAL_STATES_SQL", "STATES_SQL"):
+            assert len(assigned[constant]) == 1, constant
+            names = {n.id for n in ast.walk(assigned[constant][0].value)
+                     if isinstance(n, ast.Name)}
+            assert names <= {"Status", "_sql_strings", "sorted", "row", "SKIPPED"}, \
+                (constant, names)
+        assert all(re.fullmatch(r"[a-z]+", state) for state in releaser_py.Status.ALL)
         assert all(isinstance(node, ast.Assign) and self._is_literal(node.value)
                    for node in assigned["legacy_order"])
 
@@ -3774,7 +4993,8 @@ class TestApiKeyHardening:
                     assert resp.status == 200, (method, path, resp)
                     continue
                 assert resp.status == 401, (method, path, resp)
-                assert resp.headers["www-authenticate"] == "Bearer"
+                assert resp.headers["www-authenticate"] == (
+                    'Basic realm="releaser"' if path in releaser_py.PAGE_PATHS else "Bearer")
                 if method != "HEAD":
                     assert "API key" in resp.json()["error"]
         assert service.db("SELECT COUNT(*) FROM release_log") == [(0,)]
@@ -3785,6 +5005,7 @@ class TestApiKeyHardening:
         ("header", "Cookie: api_key={key}"), ("header", "Authorization: {key}"),
         ("header", "Authorization: Token {key}"), ("header", "Authorization: Bearer"),
         ("header", "Authorization: Bearer{key}"), ("header", "Authorization: Basic {basic}"),
+        ("header", "Authorization: Basic {basic_user}"),
         ("header", "Proxy-Authorization: Bearer {key}"), ("header", "Api-Key: {key}"),
         ("header", "X-API-Token: {key}"), ("header", "X-API-Key: {upper}"),
         ("header", "X-API-Key: {key}{key}"), ("header", "X-API-Key: {short}"),
@@ -3795,7 +5016,9 @@ class TestApiKeyHardening:
         service = keyed
         kind, text = where
         text = text.format(key=self.KEY, upper=self.KEY.upper(), short=self.KEY[:-1],
-                           basic=base64.b64encode(("x:" + self.KEY).encode()).decode())
+                           # Basic takes the key as the password only, whole
+                           basic=base64.b64encode(("x:" + self.KEY[:-1]).encode()).decode(),
+                           basic_user=base64.b64encode((self.KEY + ":x").encode()).decode())
         body = {"commitSha": NEW}
         if kind == "query":
             data = build_request("POST", "/queue" + text, body)

@@ -1,0 +1,20 @@
+"""Test tiers: a test that starts a real service, script or browser is marked `slow`.
+
+    .venv/bin/python -m pytest -q -m "not slow"   # the fast tier: seconds
+    .venv/bin/python -m pytest -q                 # everything (what CI runs)
+"""
+
+#: Fixtures that start real processes: the service, pre-deploy.sh, Chromium, git servers.
+SLOW_FIXTURES = {"releaser", "service", "idle_service", "populated", "gated", "keyed",
+                 "predeploy", "chromium", "git_http_server", "git_ssh_server", "dumb_git",
+                 "receivers", "tiny_disk"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts a real service, script or browser")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("slow")
