@@ -7,7 +7,7 @@ Run it from the project folder (standard library only, Python 3.9+; `wrk` and `c
     python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
     python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
 
-Options: --only service|git|history (repeatable), --client auto|wrk|python, --work-dir DIR,
+Options: --only service|git|skip|history (repeatable), --client auto|wrk|python, --work-dir DIR,
 --releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs),
 --baseline-cmd CMD (and --baseline-sha-param, --baseline-state-field, --baseline-poll-ms):
 see "Side by side" below.
@@ -46,10 +46,23 @@ a table with their target and PASS/MISS):
                 moves the branch, as a push would). Then the branch check's other path
                 (issue 10): a rollback, a commit 1,000 behind the tip and not in the cache
                 (the release command fails), and its retry, now cached; the size of the
-                cached clone before and after; and git's part of the check as yardsticks:
-                `git ls-remote --heads`, and the fetch of the branch since a day before the
-                rollback commit (`--shallow-since`) into a depth-1 clone, as the releaser does
-                it, again (nothing new), and of commits only (`--filter=tree:0`).
+                cached clone before and after, and of allowed.git, the commits-only partial
+                clone the releaser checks ancestry in; and git's part of the check as
+                yardsticks: `git ls-remote --heads`, and the fetch of the branch since a day
+                before the rollback commit (`--shallow-since`), commits only
+                (`--filter=tree:0`) into an empty partial clone as the releaser fills
+                allowed.git, again (nothing new), and with files into a depth-1 clone (the
+                check before allowed.git). The served repositories allow filters
+                (`uploadpack.allowFilter`), as GitHub and GitLab do.
+  skip          RELEASER_WATCH_PATHS set to a path no generated commit changes, on the large
+                repository (issue 12): POST /queue -> a client in `GET /release?wait=60` sees
+                the final state of a release whose command is skipped, (a) when the commit
+                and the base (the last release whose command ran) are both in the cache (a
+                retry of a commit whose first attempt failed before the base was released),
+                (b) when the commit is new (pushed, the tip; one shallow fetch, the branch
+                check, a tree diff), against a shallow fetch and checkout in an empty
+                repository and a depth-1 fetch into a clone holding the base, as yardsticks;
+                and the idle VmRSS after those releases.
   status        requests/s and p99 latency of `GET /release` and `GET /healthcheck` with 8 and
                 32 concurrent keep-alive clients: by `wrk --latency` when it is installed, else
                 by a Python keep-alive client (processes of threads using http.client); the
@@ -58,7 +71,12 @@ a table with their target and PASS/MISS):
                 and its peak while under the status load.
   history       `GET /metrics` (7 days, the default, and 30 days: every row) and `GET /queue`
                 with 1,000,000 release records (20,000 with --quick) written straight into the
-                database while the service was stopped, spread over the last 30 days.
+                database while the service was stopped, spread over the last 30 days; and
+                `GET /releases` on them (issue 11: a page in under 50 ms): the first page
+                (limit=50), a page half way down (`before=`), `state=failed` and
+                `state=success` (first page and half way down), `commit-sha=` and
+                `commit-prefix=` (7 digits), each 40 times on a keep-alive connection:
+                median and p95.
 
 Side by side: `--baseline-cmd '<command>'` starts a second releaser, one that speaks the seed's
 API (the original Node implementation, say), and measures the service part (startup,
@@ -82,7 +100,7 @@ table says so; 0 long-polls it as releaser.py is (`&wait=60`). pre-deploy.sh spe
 project's API, so its figure is ours only. With a baseline, each release is queued at a
 random moment (a pause of 0.2 to 5.2 s before each POST, the same pauses for both), as deploys
 arrive: a baseline that looks at its queue on a timer (the seed: every 5 s) would otherwise be
-caught at the same phase of that timer every time. The git and history parts are ours only.
+caught at the same phase of that timer every time. The git, skip and history parts are ours only.
 
 Generated repositories are cached in the work folder (default /tmp/bench-work, --work-dir),
 so reruns skip generating them; everything else lives in a run folder inside it that is
@@ -1257,45 +1275,59 @@ def time_git(argv: List[str], runs: int) -> float:
 
 @dataclasses.dataclass
 class BranchCheck:
-    """The yardsticks of the releaser's branch check (see Workspace._check_on_allowed_branch)."""
+    """The yardsticks of the releaser's branch check (see Workspace._check_on_allowed_branch
+    and _is_ancestor_of)."""
     ls_remote_ms: float
-    fetch_ms: float  # the rollback's fetch of the branch since a day before the commit
+    fetch_ms: float  # the rollback's fetch, commits only, into an empty partial clone
     fetch_mb: float
     commits: int  # how many commits that fetch brought
     again_ms: float  # the same fetch once more, nothing new
-    commits_only_ms: float  # the same fetch of commits only (--filter=tree:0)
-    commits_only_mb: float
+    with_files_ms: float  # the same fetch with trees and files, into a depth-1 clone
+    with_files_mb: float
 
 
 def time_branch_check(remote: Repo, tip: str, rollback: str, dest: str, runs: int) -> BranchCheck:
-    """What the branch check costs git, done by this script on a cache like the releaser's
-    (depth-1 fetches of the tip and of the rollback commit): `git ls-remote --heads`, and the
-    fetch of the branch's history since a day before the rollback commit, into refs/allowed/,
-    as the releaser does it; then the same fetch of commits only, what the check needs."""
+    """What the branch check costs git, done by this script: `git ls-remote --heads`, and the
+    fetch of the branch's history since a day before the rollback commit, commits only
+    (--filter=tree:0), into an empty bare partial clone, as the releaser fills its
+    allowed.git; then, for comparison, the same fetch with trees and files into a depth-1
+    clone holding the tip and the rollback commit (what the releaser did before allowed.git)."""
     ls_remote = time_git(["git", "ls-remote", "--heads", "--", remote.url], runs * 5)
     fetch = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+    when = int(run(["git", "--git-dir", remote.path, "show", "-s", "--format=%ct",
+                    rollback]).stdout)
+    since = "--shallow-since=%d" % (when - 86400)
+    refspec = "+refs/heads/main:refs/allowed/heads/main"
     results = []
-    for commits_only in (False, True):
-        cache = dest + ("-commits-only" if commits_only else "")
-        run(["git", "init", "--quiet", "--bare", cache])
-        git = ["git", "--git-dir", cache, "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
-        for sha in (tip, rollback):
-            run(git + fetch + ["--depth=1", "--", remote.url, "+%s:refs/releases/%s" % (sha, sha)])
-        when = int(run(git + ["show", "-s", "--format=%ct", rollback]).stdout)
-        before = dir_mb(cache)
-        argv = git + fetch + ["--shallow-since=%d" % (when - 86400)]
-        argv += ["--filter=tree:0"] if commits_only else []
-        argv += ["--", remote.url, "+refs/heads/main:refs/allowed/heads/main"]
+    for commits_only in (True, False):
+        repo = dest + ("-commits-only" if commits_only else "-with-files")
+        run(["git", "init", "--quiet", "--bare", repo])
+        git = ["git", "--git-dir", repo, "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+        if commits_only:
+            for key, value in (("core.repositoryformatversion", "1"),
+                               ("extensions.partialClone", "origin"),
+                               ("remote.origin.url", remote.url),
+                               ("remote.origin.promisor", "true"),
+                               ("remote.origin.partialclonefilter", "tree:0")):
+                run(git + ["config", key, value])
+            argv = git + fetch + ["--filter=tree:0", since, "origin", refspec]
+        else:
+            for sha in (tip, rollback):
+                run(git + fetch + ["--depth=1", "--", remote.url,
+                                   "+%s:refs/releases/%s" % (sha, sha)])
+            argv = git + fetch + [since, "--", remote.url, refspec]
+        before = dir_mb(repo)
         began = time.perf_counter()
         run(argv)
         elapsed = (time.perf_counter() - began) * 1000
-        run(git + ["for-each-ref", "--contains", rollback, "refs/allowed/"])
+        if not run(git + ["for-each-ref", "--contains", rollback, "refs/allowed/"]).stdout:
+            raise BenchError("the branch's fetched history lacks the rollback commit")
         commits = len(run(git + ["rev-list", "refs/allowed/heads/main"]).stdout.split())
-        again = time_git(argv, runs) if not commits_only else 0.0
-        results.append((elapsed, dir_mb(cache) - before, commits, again))
-        shutil.rmtree(cache)
-    (fetch_ms, fetch_mb, commits, again_ms), (only_ms, only_mb, _, _) = results
-    return BranchCheck(ls_remote, fetch_ms, fetch_mb, commits, again_ms, only_ms, only_mb)
+        again = time_git(argv, runs) if commits_only else 0.0
+        results.append((elapsed, dir_mb(repo) - before, commits, again))
+        shutil.rmtree(repo)
+    (only_ms, only_mb, commits, again_ms), (files_ms, files_mb, _, _) = results
+    return BranchCheck(ls_remote, only_ms, only_mb, commits, again_ms, files_ms, files_mb)
 
 
 ROLLBACK_COMMITS = 1000  # how far back the rollback goes (a third of the history at most)
@@ -1318,7 +1350,7 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
     push(remote, later_sha)
     check = time_branch_check(remote, later_sha, rollback_sha, dest, n)
     firsts, laters, rollbacks, retries = [], [], [], []
-    sizes: List[Tuple[float, float, float]] = []  # cache MB before the rollback, after, retry
+    sizes: List[Tuple[float, ...]] = []  # MB: cache before the rollback, after, retry; allowed
     for i in range(n):
         folder = os.path.join(run_dir, "git-%d" % i)
         marks = Marks(folder)
@@ -1338,7 +1370,8 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
             after = dir_mb(cache)
             marks.set_body(":")
             retries.append(time_release(server, marks, rollback_sha, retry=True))
-            sizes.append((before, after, dir_mb(cache)))
+            sizes.append((before, after, dir_mb(cache),
+                          dir_mb(os.path.join(work, "allowed.git"))))
         finally:
             server.stop()
             if not CLEANUP.keep:
@@ -1366,21 +1399,136 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
                "POST retry -> command started, the same commit again (in the cache), median "
                "of %d (max %s ms)" % (n, _number(max(retries))))
     report.add("git_rollback_fetch_yardstick", check.fetch_ms, "ms", None,
-               "fetch --shallow-since=<commit date - 1 day> of the branch into a depth-1 "
-               "clone, as the releaser's check does: %d commits, %.1f MB"
-               % (check.commits, check.fetch_mb))
+               "fetch --filter=tree:0 --shallow-since=<commit date - 1 day> of the branch "
+               "into an empty partial clone, as the releaser fills allowed.git: %d commits, "
+               "%.2f MB" % (check.commits, check.fetch_mb))
     report.add("git_rollback_fetch_again_yardstick", check.again_ms, "ms", None,
                "the same fetch once more (nothing new), median of %d" % n)
-    report.add("git_rollback_fetch_commits_only_yardstick", check.commits_only_ms, "ms", None,
-               "the same fetch of commits only (--filter=tree:0): %.2f MB"
-               % check.commits_only_mb)
-    before, after, retried = (median([s[k] for s in sizes]) for k in range(3))
+    report.add("git_rollback_fetch_with_files_yardstick", check.with_files_ms, "ms", None,
+               "the same fetch with trees and files into a depth-1 clone (the releaser's "
+               "check before allowed.git): %.1f MB" % check.with_files_mb)
+    before, after, retried, allowed = (median([s[k] for s in sizes]) for k in range(4))
     report.add("git_cache_before_rollback", before, "MB", None,
-               "the releaser's cached clone after the two releases of tips, median of %d" % n)
+               "the releaser's cached clone (cache.git) after the two releases of tips, "
+               "median of %d" % n)
     report.add("git_cache_after_rollback", after, "MB", None,
-               "after the rollback %d commits back, median of %d" % (back, n))
+               "cache.git after the rollback %d commits back, median of %d" % (back, n))
     report.add("git_cache_after_retry", retried, "MB", None,
-               "after its retry, median of %d" % n)
+               "cache.git after its retry, median of %d" % n)
+    report.add("git_allowed_after_rollback", allowed, "MB", None,
+               "allowed.git (commits only, for branch checks) after the rollback and its "
+               "retry, median of %d" % n)
+
+
+# --- Skipped releases (RELEASER_WATCH_PATHS) on a large repository --------------------------
+
+
+WATCHED = "migrations/"  # a path no generated commit changes: every release after a base skips
+
+
+def time_to_final(server: Server, sha: str, retry: bool = False) -> Tuple[float, dict]:
+    """POST /queue -> a client's GET /release?wait=60 sees the final state, in ms; and the
+    GET /release answer (the release must have succeeded)."""
+    time.sleep(0.2)
+    _, posted_ns = server.queue(sha, retry)
+    state, seen_ns = server.wait_final(sha)
+    if state != "success":
+        raise BenchError("release %s ended %s: %s" % (sha[:12], state, server.log_tail()))
+    status, body, _ = server.request("GET", server.release_path(sha))
+    return (seen_ns - posted_ns) / 1e6, body
+
+
+def time_incremental_fetch(repo: Repo, have: str, sha: str, dest: str) -> float:
+    """Yardstick: a depth-1 fetch by SHA of `sha` into a bare clone that holds `have` at
+    depth 1 (as the releaser's cache holds the last release), in ms; no checkout."""
+    run(["git", "init", "--quiet", "--bare", dest])
+    fetch = ["git", "--git-dir", dest, "fetch", "--quiet", "--no-tags", "--depth", "1",
+             repo.url]
+    run(fetch + ["+%s:refs/releases/%s" % (have, have)])
+    began = time.perf_counter()
+    run(fetch + ["+%s:refs/releases/%s" % (sha, sha)])
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(dest)
+    return elapsed * 1000
+
+
+def measure_skip(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
+    """RELEASER_WATCH_PATHS (issue 12): POST -> final state of a release whose command is
+    skipped (no watched path changed since the last release whose command ran), (a) when
+    both commits' trees are in the cache, (b) when the commit is not (one shallow fetch +
+    the branch check + a tree diff). On a fresh work dir each time: the branch at F, F
+    released and failing (no base yet: its command runs), then B (F's parent) released and
+    succeeding (its command runs: the base); then (a) F retried, the branch's tip, both in
+    the cache; (b) the next two commits, each pushed (the tip) and released."""
+    warm_page_cache(repo)
+    remote = remote_copy(repo, os.path.join(run_dir, "skip-remote.git"))
+    base_sha, failing_sha = repo.shas[-5], repo.shas[-4]
+    new_shas = repo.shas[-3:-1]
+    n = settings.git_samples
+    dest = os.path.join(run_dir, "skip-yardstick")
+    shallow = median([time_shallow_fetch(repo, new_shas[0], dest) for _ in range(n)])
+    incremental = median([time_incremental_fetch(repo, base_sha, new_shas[0], dest)
+                          for _ in range(n)])
+    cached, uncached, rss = [], [], []
+    for i in range(n):
+        folder = os.path.join(run_dir, "skip-%d" % i)
+        marks = Marks(folder)
+        work = os.path.join(folder, "work")
+        server = Server(folder, "server", args.releaser, remote.url, marks.command(),
+                        "bench-" + os.urandom(12).hex(),
+                        {"RELEASER_WORK_DIR": work, "RELEASER_WATCH_PATHS": WATCHED})
+        server.start()
+        try:
+            push(remote, failing_sha)
+            marks.set_body("exit 3")
+            time_release(server, marks, failing_sha, expect="failed")
+            marks.set_body(":")
+            time_release(server, marks, base_sha)  # an ancestor of the tip: the base
+            os.remove(os.path.join(marks.dir, failing_sha + ".start"))
+            elapsed, body = time_to_final(server, failing_sha, retry=True)
+            skipped_ok(body, base_sha, marks, failing_sha)
+            cached.append(elapsed)
+            for sha in new_shas:
+                push(remote, sha)
+                elapsed, body = time_to_final(server, sha)
+                skipped_ok(body, base_sha, marks, sha)
+                uncached.append(elapsed)
+            time.sleep(1.0)
+            rss.append(server.rss_mib())
+        finally:
+            server.stop()
+            if not CLEANUP.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+    about = "%d commits, %.0f MB packed" % (len(repo.shas), repo.pack_mb)
+    report.add("skip_shallow_fetch_yardstick", shallow, "ms", None,
+               "git init + fetch --depth 1 <sha> + checkout, median of %d" % n)
+    report.add("skip_incremental_fetch_yardstick", incremental, "ms", None,
+               "fetch --depth 1 <sha> into a bare clone holding its base at depth 1, no "
+               "checkout, median of %d" % n)
+    report.add("skip_cached_median", median(cached), "ms", below(50, "ms"),
+               "RELEASER_WATCH_PATHS=%s, POST retry -> GET /release?wait=60 sees success "
+               "(skipped), the commit and the base in the cache, the branch's tip, %s, "
+               "n=%d (max %s ms)" % (WATCHED, about, len(cached), _number(max(cached))))
+    close_to_shallow = 1.5 * shallow
+    report.add("skip_uncached_median", median(uncached), "ms",
+               Target("<= %s ms (1.5 x shallow)" % _number(close_to_shallow),
+                      lambda v: v <= close_to_shallow),
+               "POST -> GET /release?wait=60 sees success (skipped), a new commit pushed "
+               "(the tip), not in the cache, n=%d (max %s ms)"
+               % (len(uncached), _number(max(uncached))))
+    report.add("skip_rss_idle", median(rss), "MiB", below(30, "MiB"),
+               "VmRSS idle 1 s after those releases, RELEASER_WATCH_PATHS set, median of %d"
+               % n)
+
+
+def skipped_ok(body: dict, base_sha: str, marks: Marks, sha: str) -> None:
+    """The release was a skip: its command did not run, GET /release names the base."""
+    skipped = (body.get("details") or {}).get("skipped")
+    if not skipped or skipped.get("base") != base_sha:
+        raise BenchError("release %s was not skipped against %s: %s"
+                         % (sha[:12], base_sha[:12], body.get("details")))
+    if os.path.exists(os.path.join(marks.dir, sha + ".start")):
+        raise BenchError("release %s was reported skipped but its command ran" % sha[:12])
 
 
 # --- A long release history ------------------------------------------------------------------
@@ -1453,7 +1601,8 @@ def timed_gets(server: Server, path: str, count: int) -> Tuple[List[float], dict
 
 def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
                     report: Report) -> None:
-    """/metrics, GET /queue and GET /release with a long history in the database."""
+    """/metrics, GET /queue, GET /release and GET /releases with a long history in the
+    database."""
     rows = settings.history_rows
     server = Server(run_dir, "history", args.releaser, repo.url, "true",
                     "bench-" + os.urandom(12).hex(), {"DEFAULT_CLEANUP_DAYS": "3650"})
@@ -1484,10 +1633,79 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
             report.add(name, median(times), "ms", target,
                        "GET %s, %s, median of 5 (max %s ms)"
                        % (path.split("?commit-sha=")[0], about, _number(max(times))))
+        measure_releases_pages(server, rows, about, report)
         report.add("rss_after_history", server.rss_mib(), "MiB", None,
                    "VmRSS after those requests, %s" % about)
     finally:
         server.stop()
+
+
+PAGE_SAMPLES = 40  # GETs of each GET /releases query, for its median and p95
+
+
+def measure_releases_pages(server: Server, rows: int, about: str, report: Report) -> None:
+    """GET /releases (history, newest first, cursor paging) on the long history: the first
+    page, a page half way down (`before`), one state (a rare one and the common one), one
+    commit and a SHA prefix; each answer is checked, each query timed PAGE_SAMPLES times."""
+    middle_sha = hashlib.sha1(b"bench %d" % (rows // 2)).hexdigest()
+    db = sqlite3.connect(server.db_path)
+    try:
+        middle_id = db.execute("SELECT id FROM release_log WHERE git_commit_sha = ?",
+                               (middle_sha,)).fetchone()[0]
+        shares = dict(db.execute("SELECT release_status, COUNT(*) FROM release_log "
+                                 "GROUP BY release_status").fetchall())
+    finally:
+        db.close()
+
+    def share(state: str) -> str:
+        return "%.0f %% of the rows" % (100.0 * shares.get(state, 0) / rows)
+
+    def check_page(body: dict, limit: int = 50, state: Optional[str] = None) -> None:
+        found = body.get("releases")
+        if not isinstance(found, list) or len(found) != limit:
+            raise BenchError("GET /releases gave %s rows, %d expected"
+                             % (len(found) if isinstance(found, list) else found, limit))
+        if state and any(r["state"] != state for r in found):
+            raise BenchError("GET /releases?state=%s gave other states" % state)
+        created = [r["created_at"] for r in found]
+        if created != sorted(created, reverse=True):
+            raise BenchError("GET /releases is not newest first")
+
+    def check_commit(body: dict) -> None:
+        found = body.get("releases") or []
+        if [r["commitSha"] for r in found] != [middle_sha]:
+            raise BenchError("GET /releases for one commit gave %s" % found[:2])
+
+    queries = (
+        ("releases_first_page", "/releases?limit=50", "first page, limit=50", check_page),
+        ("releases_deep_page", "/releases?limit=50&before=%d" % middle_id,
+         "limit=50&before=<the id half way down>", check_page),
+        ("releases_state_failed", "/releases?limit=50&state=failed",
+         "state=failed, %s" % share("failed"),
+         lambda body: check_page(body, state="failed")),
+        ("releases_state_success", "/releases?limit=50&state=success",
+         "state=success, %s" % share("success"),
+         lambda body: check_page(body, state="success")),
+        ("releases_state_failed_deep", "/releases?limit=50&state=failed&before=%d" % middle_id,
+         "state=failed&before=<the id half way down>",
+         lambda body: check_page(body, state="failed")),
+        ("releases_commit_sha", "/releases?commit-sha=%s" % middle_sha,
+         "commit-sha=<a commit half way down>", check_commit),
+        ("releases_commit_prefix", "/releases?commit-prefix=%s" % middle_sha[:7],
+         "commit-prefix=<its first 7 digits>", check_commit),
+    )
+    for name, path, what, check in queries:
+        times, body = timed_gets(server, path, PAGE_SAMPLES)
+        check(body)
+        text = "GET /releases %s, %s, keep-alive, n=%d" % (what, about, PAGE_SAMPLES)
+        report.add(name + "_median", median(times), "ms", below(50, "ms"), text)
+        report.add(name + "_p95", percentile(times, 95), "ms", below(50, "ms"),
+                   "max %s ms" % _number(max(times)))
+    first = timed_gets(server, "/releases?limit=50", 1)[1]
+    following = timed_gets(server, "/releases?limit=50&before=%s" % first["next"], 1)[1]
+    if not first.get("next") or following["releases"][0]["created_at"] \
+            > first["releases"][-1]["created_at"]:
+        raise BenchError("GET /releases: the next page does not follow the first")
 
 
 # --- Command line ----------------------------------------------------------------------------
@@ -1527,7 +1745,7 @@ def machine_description() -> str:
                                             sys.version.split()[0], ", ".join(tools))
 
 
-SECTIONS = ("service", "git", "history")
+SECTIONS = ("service", "git", "skip", "history")
 
 
 def parse_args(argv: Optional[List[str]]):
@@ -1596,6 +1814,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "git" in parts:
             big = repo_for(settings.big_repo, args.work_dir)
             section(report, "git preparation", measure_git, settings, big, args, run_dir,
+                    report)
+        if "skip" in parts:
+            big = repo_for(settings.big_repo, args.work_dir)
+            section(report, "skipped releases", measure_skip, settings, big, args, run_dir,
                     report)
         if "history" in parts:
             section(report, "long history", measure_history, settings, small, args, run_dir,
