@@ -7,7 +7,7 @@ Run it from the project folder (standard library only, Python 3.9+; `wrk` and `c
     python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
     python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
 
-Options: --only service|git|history (repeatable), --client auto|wrk|python, --work-dir DIR,
+Options: --only service|git|skip|history (repeatable), --client auto|wrk|python, --work-dir DIR,
 --releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs),
 --baseline-cmd CMD (and --baseline-sha-param, --baseline-state-field, --baseline-poll-ms):
 see "Side by side" below.
@@ -27,8 +27,11 @@ a table with their target and PASS/MISS):
 
   dispatch      POST /queue answered -> the release command started (its first line writes
                 `date +%s%N` to a file), on an idle service; median and p95. Includes git
-                bringing in the commit and laying out its tree. "Back to back": with releases
-                queued, the end of one release command -> the start of the next.
+                bringing in the commit, checking that it is on a branch (each commit is made
+                the tip of `main` before its POST, as a deploy follows a push: one `git
+                ls-remote`) and laying out its tree. "Back to back": with releases queued (the
+                branch at the last of them, the others older commits of it), the end of one
+                release command -> the start of the next.
   completion    the release command's last line -> a client already waiting in
                 `GET /release?commit-sha=<sha>&wait=60` sees `success`; and -> `pre-deploy.sh
                 <sha>` (started while the release ran) exits 0. When pre-deploy.sh is missing
@@ -39,6 +42,27 @@ a table with their target and PASS/MISS):
                 each from POST to command start, against a full `git clone` + `git checkout`
                 and a shallow fetch of that commit (`git init` + `git fetch --depth 1` +
                 `git checkout`), both done by this script in the same run as yardsticks.
+                Each of those two is the tip of the branch when it is queued (the benchmark
+                moves the branch, as a push would). Then the branch check's other path
+                (issue 10): a rollback, a commit 1,000 behind the tip and not in the cache
+                (the release command fails), and its retry, now cached; the size of the
+                cached clone before and after, and of allowed.git, the commits-only partial
+                clone the releaser checks ancestry in; and git's part of the check as
+                yardsticks: `git ls-remote --heads`, and the fetch of the branch since a day
+                before the rollback commit (`--shallow-since`), commits only
+                (`--filter=tree:0`) into an empty partial clone as the releaser fills
+                allowed.git, again (nothing new), and with files into a depth-1 clone (the
+                check before allowed.git). The served repositories allow filters
+                (`uploadpack.allowFilter`), as GitHub and GitLab do.
+  skip          RELEASER_WATCH_PATHS set to a path no generated commit changes, on the large
+                repository (issue 12): POST /queue -> a client in `GET /release?wait=60` sees
+                the final state of a release whose command is skipped, (a) when the commit
+                and the base (the last release whose command ran) are both in the cache (a
+                retry of a commit whose first attempt failed before the base was released),
+                (b) when the commit is new (pushed, the tip; one shallow fetch, the branch
+                check, a tree diff), against a shallow fetch and checkout in an empty
+                repository and a depth-1 fetch into a clone holding the base, as yardsticks;
+                and the idle VmRSS after those releases.
   status        requests/s and p99 latency of `GET /release` and `GET /healthcheck` with 8 and
                 32 concurrent keep-alive clients: by `wrk --latency` when it is installed, else
                 by a Python keep-alive client (processes of threads using http.client); the
@@ -47,7 +71,12 @@ a table with their target and PASS/MISS):
                 and its peak while under the status load.
   history       `GET /metrics` (7 days, the default, and 30 days: every row) and `GET /queue`
                 with 1,000,000 release records (20,000 with --quick) written straight into the
-                database while the service was stopped, spread over the last 30 days.
+                database while the service was stopped, spread over the last 30 days; and
+                `GET /releases` on them (issue 11: a page in under 50 ms): the first page
+                (limit=50), a page half way down (`before=`), `state=failed` and
+                `state=success` (first page and half way down), `commit-sha=` and
+                `commit-prefix=` (7 digits), each 40 times on a keep-alive connection:
+                median and p95.
 
 Side by side: `--baseline-cmd '<command>'` starts a second releaser, one that speaks the seed's
 API (the original Node implementation, say), and measures the service part (startup,
@@ -71,7 +100,7 @@ table says so; 0 long-polls it as releaser.py is (`&wait=60`). pre-deploy.sh spe
 project's API, so its figure is ours only. With a baseline, each release is queued at a
 random moment (a pause of 0.2 to 5.2 s before each POST, the same pauses for both), as deploys
 arrive: a baseline that looks at its queue on a timer (the seed: every 5 s) would otherwise be
-caught at the same phase of that timer every time. The git and history parts are ours only.
+caught at the same phase of that timer every time. The git, skip and history parts are ours only.
 
 Generated repositories are cached in the work folder (default /tmp/bench-work, --work-dir),
 so reruns skip generating them; everything else lives in a run folder inside it that is
@@ -448,6 +477,38 @@ def generate_repo(path: str, spec: RepoSpec, small_files: int = 40) -> None:
         f.write("%r\n" % (spec,))
 
 
+def remote_copy(repo: Repo, dest: str) -> Repo:
+    """A bare repository in the run folder that borrows `repo`'s objects (alternates) and has
+    branches of its own, which the benchmark moves as a push would (`push`): the releaser
+    checks that a commit is on an allowed branch, at once for a branch's tip, by fetching the
+    branch's recent history for an older commit (a rollback), so which commit is the tip
+    matters. It serves partial fetches too (uploadpack.allowFilter), for a yardstick."""
+    run(["git", "-c", "init.defaultBranch=main", "init", "--quiet", "--bare", dest])
+    with open(os.path.join(dest, "objects", "info", "alternates"), "w") as f:
+        f.write(os.path.join(repo.path, "objects") + "\n")
+    run(["git", "--git-dir", dest, "config", "uploadpack.allowFilter", "true"])
+    copy = Repo(dest, repo.shas, repo.pack_mb)
+    push(copy, repo.shas[-1])
+    return copy
+
+
+def push(repo: Repo, sha: str, branch: str = "main") -> None:
+    """Move the branch to `sha`, as a push to the remote would."""
+    run(["git", "--git-dir", repo.path, "update-ref", "refs/heads/" + branch, sha])
+
+
+def dir_mb(path: str) -> float:
+    """Disk use of a folder's files, in MB (2**20 bytes)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total / 2 ** 20
+
+
 def warm_page_cache(repo: Repo) -> None:
     """Read the repository's files once, so the first measurement is not the disk's."""
     for name in glob.glob(os.path.join(repo.path, "objects", "pack", "*")):
@@ -579,9 +640,10 @@ class Server:
             parsed = {"raw": data[:200].decode(errors="replace")}
         return response.status, parsed, answered_ns
 
-    def queue(self, sha: str) -> Tuple[int, int]:
+    def queue(self, sha: str, retry: bool = False) -> Tuple[int, int]:
         """POST /queue; (status, time the answer arrived in ns)."""
-        status, body, answered_ns = self.request("POST", "/queue", {"commitSha": sha})
+        request = {"commitSha": sha, "retry": True} if retry else {"commitSha": sha}
+        status, body, answered_ns = self.request("POST", "/queue", request)
         if status not in (200, 202):
             raise BenchError("POST /queue %s answered %d %s" % (sha[:12], status, body))
         return status, answered_ns
@@ -785,11 +847,13 @@ class Subject:
 
 
 def measure_dispatch_and_completion(subject: Subject, settings: Settings, predeploy_script: str,
-                                    run_dir: str, releases: List[Tuple[str, float]]) -> None:
+                                    run_dir: str, remote: Repo,
+                                    releases: List[Tuple[str, float]]) -> None:
     """Releases one at a time on an idle service, with a waiting client and pre-deploy.sh.
     `releases`: (sha, the pause before its POST): time for the worker to remove the last tree,
     so that the POST finds the service idle; with a baseline, a random one (see "Side by
-    side")."""
+    side"). Each commit is pushed (the branch `main` of `remote` moved to it) before its POST,
+    as a deploy follows a push: the common case, a release of a branch's tip."""
     server, marks = subject.server, subject.marks
     marks.set_body("sleep %g" % settings.release_sleep_s)
     if not server.speaks_our_api:
@@ -797,6 +861,7 @@ def measure_dispatch_and_completion(subject: Subject, settings: Settings, predep
     elif not os.path.isfile(predeploy_script):
         subject.predeploy_problem = "pre-deploy.sh not found at %s" % predeploy_script
     for sha, pause in releases:
+        push(remote, sha)
         time.sleep(pause)
         status, posted_ns = server.queue(sha)
         if status != 200:
@@ -828,10 +893,14 @@ def measure_dispatch_and_completion(subject: Subject, settings: Settings, predep
                 subject.predeploy_problem = pre.why_failed()
 
 
-def measure_back_to_back(subject: Subject, shas: List[str]) -> None:
-    """Queue several releases at once: the end of one command -> the start of the next."""
+def measure_back_to_back(subject: Subject, remote: Repo, shas: List[str]) -> None:
+    """Queue several releases at once: the end of one command -> the start of the next.
+    The branch is pushed to the last of them first, so the others are older commits of it
+    (as when pushes come faster than releases): the releaser checks they are on the branch
+    by fetching its recent history, once; the later checks find it in its cache."""
     server, marks = subject.server, subject.marks
     marks.set_body("sleep 0.1")
+    push(remote, shas[-1])
     for sha in shas:
         server.queue(sha)
     for sha in shas:
@@ -970,6 +1039,7 @@ def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                          % (len(repo.shas), needed))
     release_shas = repo.shas[:per_round * rounds]
     batch_shas = repo.shas[per_round * rounds:needed]
+    repo = remote_copy(repo, os.path.join(run_dir, "service-remote.git"))  # branches to push
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     if use_wrk and shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (apt-get install wrk), or use --client python")
@@ -1013,8 +1083,8 @@ def measure_service(settings: Settings, repo: Repo, args, run_dir: str,
                     return
                 subjects.remove(subject)
         each_round("dispatch and completion", measure_dispatch_and_completion, settings,
-                   args.pre_deploy, run_dir, samples=list(zip(release_shas, pauses)))
-        each_round("back-to-back dispatch", measure_back_to_back, samples=batch_shas)
+                   args.pre_deploy, run_dir, repo, samples=list(zip(release_shas, pauses)))
+        each_round("back-to-back dispatch", measure_back_to_back, repo, samples=batch_shas)
         time.sleep(1.0)
         for subject in subjects:
             subject.remember_rss("rss_idle_after_releases")
@@ -1082,7 +1152,7 @@ def report_service(report: Report, settings: Settings, subjects: List[Subject]) 
     add("rss_idle_at_start", "MiB", *memory("rss_idle_at_start", "VmRSS just after start"),
         below(30, "MiB"))
     add("dispatch_median", "ms",
-        *samples("dispatch", median, "POST answered -> command started, idle service"),
+        *samples("dispatch", median, "POST answered -> command started, idle service, the branch's tip"),
         below(50, "ms"))
     add("dispatch_p95", "ms", *samples("dispatch", p95), None)
 
@@ -1112,7 +1182,8 @@ def report_service(report: Report, settings: Settings, subjects: List[Subject]) 
         *predeploy(median, "last line -> pre-deploy.sh exits 0"), below(50, "ms"))
     add("completion_predeploy_p95", "ms", *predeploy(p95), None)
     add("dispatch_back_to_back_median", "ms",
-        *samples("gaps", median, "previous command's last line -> next command started"),
+        *samples("gaps", median, "previous command's last line -> next command started; all but "
+                  "the last older commits of the branch"),
         below(50, "ms"))
     add("rss_idle_after_releases", "MiB",
         *memory("rss_idle_after_releases", "VmRSS idle, after the releases above"),
@@ -1179,32 +1250,128 @@ def time_shallow_fetch(repo: Repo, sha: str, dest: str) -> float:
     return elapsed * 1000
 
 
-def time_release(server: Server, marks: Marks, sha: str) -> float:
-    """POST /queue -> the release command started, in ms (the release must succeed)."""
-    _, posted_ns = server.queue(sha)
-    checked_final(server, sha)
+def time_release(server: Server, marks: Marks, sha: str, retry: bool = False,
+                 expect: str = "success") -> float:
+    """POST /queue -> the release command started, in ms (the release must end `expect`).
+    A pause first, for the worker to remove the last tree: the POST finds the service idle."""
+    time.sleep(0.2)
+    _, posted_ns = server.queue(sha, retry)
+    state, _ = server.wait_final(sha)
+    if state != expect:
+        raise BenchError("release %s ended %s, not %s: %s"
+                         % (sha[:12], state, expect, server.log_tail()))
     return (marks.read(sha, "start") - posted_ns) / 1e6
 
 
+def time_git(argv: List[str], runs: int) -> float:
+    """Median of `runs` runs of a git command, in ms."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run(argv)
+        times.append((time.perf_counter() - began) * 1000)
+    return median(times)
+
+
+@dataclasses.dataclass
+class BranchCheck:
+    """The yardsticks of the releaser's branch check (see Workspace._check_on_allowed_branch
+    and _is_ancestor_of)."""
+    ls_remote_ms: float
+    fetch_ms: float  # the rollback's fetch, commits only, into an empty partial clone
+    fetch_mb: float
+    commits: int  # how many commits that fetch brought
+    again_ms: float  # the same fetch once more, nothing new
+    with_files_ms: float  # the same fetch with trees and files, into a depth-1 clone
+    with_files_mb: float
+
+
+def time_branch_check(remote: Repo, tip: str, rollback: str, dest: str, runs: int) -> BranchCheck:
+    """What the branch check costs git, done by this script: `git ls-remote --heads`, and the
+    fetch of the branch's history since a day before the rollback commit, commits only
+    (--filter=tree:0), into an empty bare partial clone, as the releaser fills its
+    allowed.git; then, for comparison, the same fetch with trees and files into a depth-1
+    clone holding the tip and the rollback commit (what the releaser did before allowed.git)."""
+    ls_remote = time_git(["git", "ls-remote", "--heads", "--", remote.url], runs * 5)
+    fetch = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+    when = int(run(["git", "--git-dir", remote.path, "show", "-s", "--format=%ct",
+                    rollback]).stdout)
+    since = "--shallow-since=%d" % (when - 86400)
+    refspec = "+refs/heads/main:refs/allowed/heads/main"
+    results = []
+    for commits_only in (True, False):
+        repo = dest + ("-commits-only" if commits_only else "-with-files")
+        run(["git", "init", "--quiet", "--bare", repo])
+        git = ["git", "--git-dir", repo, "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+        if commits_only:
+            for key, value in (("core.repositoryformatversion", "1"),
+                               ("extensions.partialClone", "origin"),
+                               ("remote.origin.url", remote.url),
+                               ("remote.origin.promisor", "true"),
+                               ("remote.origin.partialclonefilter", "tree:0")):
+                run(git + ["config", key, value])
+            argv = git + fetch + ["--filter=tree:0", since, "origin", refspec]
+        else:
+            for sha in (tip, rollback):
+                run(git + fetch + ["--depth=1", "--", remote.url,
+                                   "+%s:refs/releases/%s" % (sha, sha)])
+            argv = git + fetch + [since, "--", remote.url, refspec]
+        before = dir_mb(repo)
+        began = time.perf_counter()
+        run(argv)
+        elapsed = (time.perf_counter() - began) * 1000
+        if not run(git + ["for-each-ref", "--contains", rollback, "refs/allowed/"]).stdout:
+            raise BenchError("the branch's fetched history lacks the rollback commit")
+        commits = len(run(git + ["rev-list", "refs/allowed/heads/main"]).stdout.split())
+        again = time_git(argv, runs) if commits_only else 0.0
+        results.append((elapsed, dir_mb(repo) - before, commits, again))
+        shutil.rmtree(repo)
+    (only_ms, only_mb, commits, again_ms), (files_ms, files_mb, _, _) = results
+    return BranchCheck(ls_remote, only_ms, only_mb, commits, again_ms, files_ms, files_mb)
+
+
+ROLLBACK_COMMITS = 1000  # how far back the rollback goes (a third of the history at most)
+
+
 def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
-    """First release (fresh work dir) and a later one (next commit) against git yardsticks."""
+    """First release (fresh work dir) and a later one (next commit), each the branch's tip,
+    against git yardsticks; then a rollback (an older commit of the branch, not yet in the
+    cache) and its retry, and what the branch check costs git."""
     warm_page_cache(repo)
+    remote = remote_copy(repo, os.path.join(run_dir, "git-remote.git"))
     first_sha, later_sha = repo.shas[-2], repo.shas[-1]
+    back = min(ROLLBACK_COMMITS, len(repo.shas) // 3)
+    rollback_sha = repo.shas[-1 - back]
     n = settings.git_samples
     about = "%d commits, %.0f MB packed" % (len(repo.shas), repo.pack_mb)
     dest = os.path.join(run_dir, "yardstick")
     full = median([time_full_clone(repo, first_sha, dest) for _ in range(n)])
     shallow = median([time_shallow_fetch(repo, first_sha, dest) for _ in range(n)])
-    firsts, laters = [], []
+    push(remote, later_sha)
+    check = time_branch_check(remote, later_sha, rollback_sha, dest, n)
+    firsts, laters, rollbacks, retries = [], [], [], []
+    sizes: List[Tuple[float, ...]] = []  # MB: cache before the rollback, after, retry; allowed
     for i in range(n):
         folder = os.path.join(run_dir, "git-%d" % i)
         marks = Marks(folder)
-        server = Server(folder, "server", args.releaser, repo.url, marks.command(),
-                        "bench-" + os.urandom(12).hex())
+        work = os.path.join(folder, "work")
+        cache = os.path.join(work, "cache.git")
+        server = Server(folder, "server", args.releaser, remote.url, marks.command(),
+                        "bench-" + os.urandom(12).hex(), {"RELEASER_WORK_DIR": work})
         server.start()
         try:
+            push(remote, first_sha)
             firsts.append(time_release(server, marks, first_sha))
+            push(remote, later_sha)
             laters.append(time_release(server, marks, later_sha))
+            before = dir_mb(cache)
+            marks.set_body("exit 3")  # fails, so that it can be asked again (retry)
+            rollbacks.append(time_release(server, marks, rollback_sha, expect="failed"))
+            after = dir_mb(cache)
+            marks.set_body(":")
+            retries.append(time_release(server, marks, rollback_sha, retry=True))
+            sizes.append((before, after, dir_mb(cache),
+                          dir_mb(os.path.join(work, "allowed.git"))))
         finally:
             server.stop()
             if not CLEANUP.keep:
@@ -1217,10 +1384,151 @@ def measure_git(settings: Settings, repo: Repo, args, run_dir: str, report: Repo
     report.add("git_first_release", median(firsts), "ms",
                Target("<= %s ms (1.5 x shallow + 100)" % _number(close_to_shallow),
                       lambda v: v <= close_to_shallow),
-               "POST -> command started, fresh work dir, median of %d" % n)
+               "POST -> command started, fresh work dir, the branch's tip, median of %d" % n)
     report.add("git_later_release", median(laters), "ms",
                Target("<= %s ms (full clone / 5)" % _number(full / 5), lambda v: v <= full / 5),
-               "POST -> command started, next commit, same work dir, median of %d" % n)
+               "POST -> command started, a new commit at the branch's tip (pushed), same work "
+               "dir, median of %d" % n)
+    report.add("git_ls_remote_yardstick", check.ls_remote_ms, "ms", None,
+               "git ls-remote --heads: the branch check of a tip, median of %d" % (n * 5))
+    report.add("git_rollback_release", median(rollbacks), "ms", None,
+               "POST -> command started, a commit %d behind the branch's tip, not in the cache, "
+               "same work dir, median of %d (max %s ms)"
+               % (back, n, _number(max(rollbacks))))
+    report.add("git_rollback_retry", median(retries), "ms", None,
+               "POST retry -> command started, the same commit again (in the cache), median "
+               "of %d (max %s ms)" % (n, _number(max(retries))))
+    report.add("git_rollback_fetch_yardstick", check.fetch_ms, "ms", None,
+               "fetch --filter=tree:0 --shallow-since=<commit date - 1 day> of the branch "
+               "into an empty partial clone, as the releaser fills allowed.git: %d commits, "
+               "%.2f MB" % (check.commits, check.fetch_mb))
+    report.add("git_rollback_fetch_again_yardstick", check.again_ms, "ms", None,
+               "the same fetch once more (nothing new), median of %d" % n)
+    report.add("git_rollback_fetch_with_files_yardstick", check.with_files_ms, "ms", None,
+               "the same fetch with trees and files into a depth-1 clone (the releaser's "
+               "check before allowed.git): %.1f MB" % check.with_files_mb)
+    before, after, retried, allowed = (median([s[k] for s in sizes]) for k in range(4))
+    report.add("git_cache_before_rollback", before, "MB", None,
+               "the releaser's cached clone (cache.git) after the two releases of tips, "
+               "median of %d" % n)
+    report.add("git_cache_after_rollback", after, "MB", None,
+               "cache.git after the rollback %d commits back, median of %d" % (back, n))
+    report.add("git_cache_after_retry", retried, "MB", None,
+               "cache.git after its retry, median of %d" % n)
+    report.add("git_allowed_after_rollback", allowed, "MB", None,
+               "allowed.git (commits only, for branch checks) after the rollback and its "
+               "retry, median of %d" % n)
+
+
+# --- Skipped releases (RELEASER_WATCH_PATHS) on a large repository --------------------------
+
+
+WATCHED = "migrations/"  # a path no generated commit changes: every release after a base skips
+
+
+def time_to_final(server: Server, sha: str, retry: bool = False) -> Tuple[float, dict]:
+    """POST /queue -> a client's GET /release?wait=60 sees the final state, in ms; and the
+    GET /release answer (the release must have succeeded)."""
+    time.sleep(0.2)
+    _, posted_ns = server.queue(sha, retry)
+    state, seen_ns = server.wait_final(sha)
+    if state != "success":
+        raise BenchError("release %s ended %s: %s" % (sha[:12], state, server.log_tail()))
+    status, body, _ = server.request("GET", server.release_path(sha))
+    return (seen_ns - posted_ns) / 1e6, body
+
+
+def time_incremental_fetch(repo: Repo, have: str, sha: str, dest: str) -> float:
+    """Yardstick: a depth-1 fetch by SHA of `sha` into a bare clone that holds `have` at
+    depth 1 (as the releaser's cache holds the last release), in ms; no checkout."""
+    run(["git", "init", "--quiet", "--bare", dest])
+    fetch = ["git", "--git-dir", dest, "fetch", "--quiet", "--no-tags", "--depth", "1",
+             repo.url]
+    run(fetch + ["+%s:refs/releases/%s" % (have, have)])
+    began = time.perf_counter()
+    run(fetch + ["+%s:refs/releases/%s" % (sha, sha)])
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(dest)
+    return elapsed * 1000
+
+
+def measure_skip(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
+    """RELEASER_WATCH_PATHS (issue 12): POST -> final state of a release whose command is
+    skipped (no watched path changed since the last release whose command ran), (a) when
+    both commits' trees are in the cache, (b) when the commit is not (one shallow fetch +
+    the branch check + a tree diff). On a fresh work dir each time: the branch at F, F
+    released and failing (no base yet: its command runs), then B (F's parent) released and
+    succeeding (its command runs: the base); then (a) F retried, the branch's tip, both in
+    the cache; (b) the next two commits, each pushed (the tip) and released."""
+    warm_page_cache(repo)
+    remote = remote_copy(repo, os.path.join(run_dir, "skip-remote.git"))
+    base_sha, failing_sha = repo.shas[-5], repo.shas[-4]
+    new_shas = repo.shas[-3:-1]
+    n = settings.git_samples
+    dest = os.path.join(run_dir, "skip-yardstick")
+    shallow = median([time_shallow_fetch(repo, new_shas[0], dest) for _ in range(n)])
+    incremental = median([time_incremental_fetch(repo, base_sha, new_shas[0], dest)
+                          for _ in range(n)])
+    cached, uncached, rss = [], [], []
+    for i in range(n):
+        folder = os.path.join(run_dir, "skip-%d" % i)
+        marks = Marks(folder)
+        work = os.path.join(folder, "work")
+        server = Server(folder, "server", args.releaser, remote.url, marks.command(),
+                        "bench-" + os.urandom(12).hex(),
+                        {"RELEASER_WORK_DIR": work, "RELEASER_WATCH_PATHS": WATCHED})
+        server.start()
+        try:
+            push(remote, failing_sha)
+            marks.set_body("exit 3")
+            time_release(server, marks, failing_sha, expect="failed")
+            marks.set_body(":")
+            time_release(server, marks, base_sha)  # an ancestor of the tip: the base
+            os.remove(os.path.join(marks.dir, failing_sha + ".start"))
+            elapsed, body = time_to_final(server, failing_sha, retry=True)
+            skipped_ok(body, base_sha, marks, failing_sha)
+            cached.append(elapsed)
+            for sha in new_shas:
+                push(remote, sha)
+                elapsed, body = time_to_final(server, sha)
+                skipped_ok(body, base_sha, marks, sha)
+                uncached.append(elapsed)
+            time.sleep(1.0)
+            rss.append(server.rss_mib())
+        finally:
+            server.stop()
+            if not CLEANUP.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+    about = "%d commits, %.0f MB packed" % (len(repo.shas), repo.pack_mb)
+    report.add("skip_shallow_fetch_yardstick", shallow, "ms", None,
+               "git init + fetch --depth 1 <sha> + checkout, median of %d" % n)
+    report.add("skip_incremental_fetch_yardstick", incremental, "ms", None,
+               "fetch --depth 1 <sha> into a bare clone holding its base at depth 1, no "
+               "checkout, median of %d" % n)
+    report.add("skip_cached_median", median(cached), "ms", below(50, "ms"),
+               "RELEASER_WATCH_PATHS=%s, POST retry -> GET /release?wait=60 sees success "
+               "(skipped), the commit and the base in the cache, the branch's tip, %s, "
+               "n=%d (max %s ms)" % (WATCHED, about, len(cached), _number(max(cached))))
+    close_to_shallow = 1.5 * shallow
+    report.add("skip_uncached_median", median(uncached), "ms",
+               Target("<= %s ms (1.5 x shallow)" % _number(close_to_shallow),
+                      lambda v: v <= close_to_shallow),
+               "POST -> GET /release?wait=60 sees success (skipped), a new commit pushed "
+               "(the tip), not in the cache, n=%d (max %s ms)"
+               % (len(uncached), _number(max(uncached))))
+    report.add("skip_rss_idle", median(rss), "MiB", below(30, "MiB"),
+               "VmRSS idle 1 s after those releases, RELEASER_WATCH_PATHS set, median of %d"
+               % n)
+
+
+def skipped_ok(body: dict, base_sha: str, marks: Marks, sha: str) -> None:
+    """The release was a skip: its command did not run, GET /release names the base."""
+    skipped = (body.get("details") or {}).get("skipped")
+    if not skipped or skipped.get("base") != base_sha:
+        raise BenchError("release %s was not skipped against %s: %s"
+                         % (sha[:12], base_sha[:12], body.get("details")))
+    if os.path.exists(os.path.join(marks.dir, sha + ".start")):
+        raise BenchError("release %s was reported skipped but its command ran" % sha[:12])
 
 
 # --- A long release history ------------------------------------------------------------------
@@ -1293,7 +1601,8 @@ def timed_gets(server: Server, path: str, count: int) -> Tuple[List[float], dict
 
 def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
                     report: Report) -> None:
-    """/metrics, GET /queue and GET /release with a long history in the database."""
+    """/metrics, GET /queue, GET /release and GET /releases with a long history in the
+    database."""
     rows = settings.history_rows
     server = Server(run_dir, "history", args.releaser, repo.url, "true",
                     "bench-" + os.urandom(12).hex(), {"DEFAULT_CLEANUP_DAYS": "3650"})
@@ -1324,10 +1633,79 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
             report.add(name, median(times), "ms", target,
                        "GET %s, %s, median of 5 (max %s ms)"
                        % (path.split("?commit-sha=")[0], about, _number(max(times))))
+        measure_releases_pages(server, rows, about, report)
         report.add("rss_after_history", server.rss_mib(), "MiB", None,
                    "VmRSS after those requests, %s" % about)
     finally:
         server.stop()
+
+
+PAGE_SAMPLES = 40  # GETs of each GET /releases query, for its median and p95
+
+
+def measure_releases_pages(server: Server, rows: int, about: str, report: Report) -> None:
+    """GET /releases (history, newest first, cursor paging) on the long history: the first
+    page, a page half way down (`before`), one state (a rare one and the common one), one
+    commit and a SHA prefix; each answer is checked, each query timed PAGE_SAMPLES times."""
+    middle_sha = hashlib.sha1(b"bench %d" % (rows // 2)).hexdigest()
+    db = sqlite3.connect(server.db_path)
+    try:
+        middle_id = db.execute("SELECT id FROM release_log WHERE git_commit_sha = ?",
+                               (middle_sha,)).fetchone()[0]
+        shares = dict(db.execute("SELECT release_status, COUNT(*) FROM release_log "
+                                 "GROUP BY release_status").fetchall())
+    finally:
+        db.close()
+
+    def share(state: str) -> str:
+        return "%.0f %% of the rows" % (100.0 * shares.get(state, 0) / rows)
+
+    def check_page(body: dict, limit: int = 50, state: Optional[str] = None) -> None:
+        found = body.get("releases")
+        if not isinstance(found, list) or len(found) != limit:
+            raise BenchError("GET /releases gave %s rows, %d expected"
+                             % (len(found) if isinstance(found, list) else found, limit))
+        if state and any(r["state"] != state for r in found):
+            raise BenchError("GET /releases?state=%s gave other states" % state)
+        created = [r["created_at"] for r in found]
+        if created != sorted(created, reverse=True):
+            raise BenchError("GET /releases is not newest first")
+
+    def check_commit(body: dict) -> None:
+        found = body.get("releases") or []
+        if [r["commitSha"] for r in found] != [middle_sha]:
+            raise BenchError("GET /releases for one commit gave %s" % found[:2])
+
+    queries = (
+        ("releases_first_page", "/releases?limit=50", "first page, limit=50", check_page),
+        ("releases_deep_page", "/releases?limit=50&before=%d" % middle_id,
+         "limit=50&before=<the id half way down>", check_page),
+        ("releases_state_failed", "/releases?limit=50&state=failed",
+         "state=failed, %s" % share("failed"),
+         lambda body: check_page(body, state="failed")),
+        ("releases_state_success", "/releases?limit=50&state=success",
+         "state=success, %s" % share("success"),
+         lambda body: check_page(body, state="success")),
+        ("releases_state_failed_deep", "/releases?limit=50&state=failed&before=%d" % middle_id,
+         "state=failed&before=<the id half way down>",
+         lambda body: check_page(body, state="failed")),
+        ("releases_commit_sha", "/releases?commit-sha=%s" % middle_sha,
+         "commit-sha=<a commit half way down>", check_commit),
+        ("releases_commit_prefix", "/releases?commit-prefix=%s" % middle_sha[:7],
+         "commit-prefix=<its first 7 digits>", check_commit),
+    )
+    for name, path, what, check in queries:
+        times, body = timed_gets(server, path, PAGE_SAMPLES)
+        check(body)
+        text = "GET /releases %s, %s, keep-alive, n=%d" % (what, about, PAGE_SAMPLES)
+        report.add(name + "_median", median(times), "ms", below(50, "ms"), text)
+        report.add(name + "_p95", percentile(times, 95), "ms", below(50, "ms"),
+                   "max %s ms" % _number(max(times)))
+    first = timed_gets(server, "/releases?limit=50", 1)[1]
+    following = timed_gets(server, "/releases?limit=50&before=%s" % first["next"], 1)[1]
+    if not first.get("next") or following["releases"][0]["created_at"] \
+            > first["releases"][-1]["created_at"]:
+        raise BenchError("GET /releases: the next page does not follow the first")
 
 
 # --- Command line ----------------------------------------------------------------------------
@@ -1367,7 +1745,7 @@ def machine_description() -> str:
                                             sys.version.split()[0], ", ".join(tools))
 
 
-SECTIONS = ("service", "git", "history")
+SECTIONS = ("service", "git", "skip", "history")
 
 
 def parse_args(argv: Optional[List[str]]):
@@ -1436,6 +1814,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "git" in parts:
             big = repo_for(settings.big_repo, args.work_dir)
             section(report, "git preparation", measure_git, settings, big, args, run_dir,
+                    report)
+        if "skip" in parts:
+            big = repo_for(settings.big_repo, args.work_dir)
+            section(report, "skipped releases", measure_skip, settings, big, args, run_dir,
                     report)
         if "history" in parts:
             section(report, "long history", measure_history, settings, small, args, run_dir,
