@@ -5247,39 +5247,31 @@ PAGE_JS = """'use strict';
     });
   }
 
+  async function waitForTheRunningOne(queue) {  // answers when it is final, or after WAIT_S
+    const resp = await call('GET', '/release?commit-sha=' + queue.running.git_commit_sha +
+                            '&wait=' + WAIT_S);
+    if (!resp.ok && resp.status !== 404) throw await failure(resp);
+    await resp.arrayBuffer();
+    const pause = retryAfter(resp) * 1000;
+    if (pause) await sleep(pause);
+  }
+
   async function watch() {
     let failures = 0;
     for (;;) {
       const started = Date.now();
-      let queue;
       try {
-        queue = await refresh();
+        const queue = await refresh();
         failures = 0;
         loopRecovered();
+        if (queue.running) await waitForTheRunningOne(queue);
+        else await idle(document.hidden ? HIDDEN_IDLE_MS : IDLE_MS);
       } catch (err) {
         failures += 1;
         const pause = pauseAfter(failures, err);
         loopFailed(err, pause);
         await idle(pause);
         continue;
-      }
-      if (queue.running) {
-        try {  // answers when the running attempt is final, or after WAIT_S
-          const resp = await call('GET', '/release?commit-sha=' + queue.running.git_commit_sha +
-                                  '&wait=' + WAIT_S);
-          if (!resp.ok && resp.status !== 404) throw await failure(resp);
-          await resp.arrayBuffer();
-          const pause = retryAfter(resp) * 1000;
-          if (pause) await sleep(pause);
-        } catch (err) {
-          failures += 1;
-          const pause = pauseAfter(failures, err);
-          loopFailed(err, pause);
-          await idle(pause);
-          continue;
-        }
-      } else {
-        await idle(document.hidden ? HIDDEN_IDLE_MS : IDLE_MS);
       }
       const spent = Date.now() - started;
       if (spent < 1000) await sleep(1000 - spent);  // never more than one round a second
