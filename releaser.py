@@ -2139,10 +2139,6 @@ class Workspace:
         for thousands of commits where a fetch with files took tens of MB), fetched since
         a day before the commit's date. A tip it already holds that contains the commit
         answers without fetching (a retry, a second service's rollback)."""
-        rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
-                             deadline, hurry)
-        if rc != 0 or not when.isdigit():
-            raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
         # A dumb HTTP server can send neither partial nor shallow histories (and a partial
         # clone of one fetches each missing object lazily, without end): the cache, then.
         dumb = self._is_dumb_remote()
@@ -2150,6 +2146,10 @@ class Workspace:
                                                                      deadline, hurry)
         if self._held_tip_contains(ancestry, sha, tips, deadline, hurry):
             return True
+        rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
+                             deadline, hurry)
+        if rc != 0 or not when.isdigit():
+            raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
         # Commit dates may be a little out of order (rebases, clocks): a day of margin.
         since = ["--shallow-since=%d" % (int(when) - 86400)] \
             if self.config.git_depth and not dumb else []
