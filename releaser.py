@@ -436,7 +436,7 @@ _RUN_AS_MODULE = ("import sys, importlib.util as u; sys.modules.setdefault('ssl'
                   "s.loader.exec_module(m); sys.exit(m.main(sys.argv[2:]))")
 
 
-def hand_over_secrets_and_reexec(environ: Mapping[str, str], argv: List[str]) -> None:
+def reexec_in_place(environ: Mapping[str, str], argv: List[str]) -> None:
     """Execute this file again in place (same PID, no wrapper process), for two reasons:
 
     - the secrets: /proc/<pid>/environ shows the environment a process started with to any
@@ -480,7 +480,7 @@ def _secrets_file(secrets: Dict[str, str]) -> int:
 
 
 def take_handed_over_secrets(environ: Dict[str, str]) -> bool:
-    """Put the secrets hand_over_secrets_and_reexec() passed on back into `environ`; False
+    """Put the secrets reexec_in_place() passed on back into `environ`; False
     when there was no hand-over."""
     fd = environ.pop(SECRETS_FD_VARIABLE, None)
     if fd is None:
@@ -4559,7 +4559,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("releaser: cannot start: %s" % exc, file=sys.stderr, flush=True)
         return 2
     if not handed_over:
-        hand_over_secrets_and_reexec(environ, argv)
+        reexec_in_place(environ, argv)
     # Signals are only written to a socket here; the main thread reads them, so no work (and
     # no lock) ever runs inside a signal handler.
     signal_r, signal_w = socket.socketpair()
