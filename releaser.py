@@ -1625,9 +1625,11 @@ def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]
     orphans are not adopted or the releaser that started them is gone (leader None), those
     carrying the marker (a scan of every process's environment). Reaps the adopted orphans
     that already exited, by PID."""
-    with _started_children_lock:  # no child is between its fork and its registration
-        adopted = {pid for pid in _children_of(os.getpid())
-                   if pid not in _started_children and pid not in _inherited_children}
+    adopted: set = set()
+    if _adopting_orphans:  # else a child we did not start is the embedding program's own
+        with _started_children_lock:  # no child is between its fork and its registration
+            adopted = {pid for pid in _children_of(os.getpid())
+                       if pid not in _started_children and pid not in _inherited_children}
     roots = list(adopted)
     if leader is not None:
         roots.append(leader)
@@ -2998,9 +3000,9 @@ class Notifier:
             notification_id, body, tries, created_at, next_try_at = row
             now = now_ms()
             if now - created_at > self.config.notify_max_age_ms:
+                self._settle(self.store.notification_done, notification_id)
                 log("notification to %s dropped after %d tries over %s"
                     % (url_origin(url), tries, human_duration(now - created_at)))
-                self._settle(self.store.notification_done, notification_id)
                 continue
             if next_try_at > now:
                 wake.wait((next_try_at - now) / 1000)
@@ -3041,6 +3043,13 @@ class Reply(NamedTuple):
     status: int
     body: object
     headers: Mapping[str, str] = types.MappingProxyType({})
+
+    def encoded(self) -> Tuple[bytes, Dict[str, str]]:
+        """The body as it is sent, and the headers with it: a dict goes as JSON."""
+        if isinstance(self.body, dict):
+            return json.dumps(self.body).encode(), dict(
+                {"Content-Type": "application/json"}, **self.headers)
+        return self.body, dict(self.headers)
 
 
 class ApiError(ReleaserError):
@@ -3500,6 +3509,74 @@ def find_route(method: str, path: str):
                    headers={"Allow": ", ".join(sorted(allowed))})
 
 
+def answer_request(app: "Application", method: str, target: str, headers: Mapping[str, str],
+                   read_body: Callable[[], bytes] = bytes,
+                   long_poll: Optional[LongPoll] = None) -> Reply:
+    """The whole API without sockets: check the Origin and the API key, route, read the body
+    (`read_body`, called only for an allowed request to a known route), run the handler.
+    Every failure becomes an answer: ApiError its own, a database error 503 (locked) or 500,
+    anything else 500 with the traceback in the log. RequestHandler speaks HTTP around it;
+    tests call it directly."""
+    try:
+        split = urllib.parse.urlsplit(target)
+        check_origin(app.config, method, headers)
+        check_api_key(app.config, method, split.path, headers)
+        handler, path_arg = find_route(method, split.path)
+        body = read_body()
+        return handler(app, Request(split.query, body, path_arg, long_poll, headers))
+    except ApiError as exc:
+        return Reply(exc.status, exc.body, exc.headers)
+    except sqlite3.Error as exc:
+        locked = is_database_busy(exc)
+        return Reply(503 if locked else 500, {
+            "error": describe_database_error(exc) + ("; try again" if locked else "")})
+    except Exception:
+        log("internal error answering %s %s:\n%s"
+            % (method, escape_controls(target[:200]), traceback.format_exc()))
+        return Reply(500, {"error": "Internal error; the releaser's log has details"})
+
+
+def check_origin(config: Config, method: str, headers: Mapping[str, str]) -> None:
+    """Browsers send Basic credentials by themselves, so a form on another site could
+    use them: a POST or DELETE that a page of another origin sent is refused, whatever
+    its credentials (and with no key at all). Clients that send no Origin (curl,
+    pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
+    origin = headers.get("Origin")
+    if method not in ("POST", "DELETE") or origin is None:
+        return
+    if not any(same_site(origin, allowed) for allowed in (
+            "//" + (headers.get("Host") or ""), config.public_url or "")):
+        raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
+                       % escape_controls(origin[:100]))
+
+
+def check_api_key(config: Config, method: str, path: str, headers: Mapping[str, str]) -> None:
+    """With RELEASER_API_KEY set, every request but GET /healthcheck carries the key:
+    Authorization: Bearer, X-API-Key, or (a browser) as the password of Basic credentials."""
+    key = config.api_key
+    if key is None or (method in ("GET", "HEAD") and path == "/healthcheck"):
+        return
+    given = headers.get("X-API-Key")
+    authorization = headers.get("Authorization") or ""
+    if given is None and authorization[:7].lower() == "bearer ":
+        given = authorization[7:].strip()
+    elif given is None and authorization[:6].lower() == "basic ":
+        given = basic_password(authorization[6:])  # a browser: the key is the password
+    # Constant time, and over the key's length whatever was sent, so that the time
+    # taken tells nothing of the key's bytes or its length.
+    expected = key.encode()
+    actual = (given or "").encode("utf-8", "surrogateescape")
+    same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
+    if given is None or not same or len(actual) != len(expected):
+        # A browser opening the page gets a login prompt (any user, the key as the
+        # password); API clients the Bearer challenge.
+        challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
+        raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
+                            "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
+                            "the key as the password)",
+                       headers={"WWW-Authenticate": challenge})
+
+
 #: C0 and C1 control characters and DEL as \xNN, as http.server escapes them in its log.
 _CONTROLS = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
 
@@ -3587,8 +3664,8 @@ class _BoundedHeaderReader:
 
 
 class RequestHandler(http.server.BaseHTTPRequestHandler):
-    """Parses HTTP, checks the Origin and the API key, routes, and writes every answer,
-    errors as JSON.
+    """Speaks HTTP around answer_request: parses each request, reads its body when
+    answer_request asks for it, and writes every answer, errors as JSON.
 
     Each answer goes out in one write (headers and body together) with TCP_NODELAY, so a
     keep-alive client never waits on delayed acknowledgements.
@@ -3599,8 +3676,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
       - handle_one_request(): sets that deadline, and treats an OSError as the client gone;
       - parse_request() (internal in CPython): refuses a request line cut short, and swaps
         `rfile` for _BoundedHeaderReader while http.client reads the headers;
-      - __getattr__("do_<METHOD>"): every method goes to _handle, so the key is checked
-        before a 405;
+      - __getattr__("do_<METHOD>"): every method goes to _handle (answer_request), so
+        the key is checked before a 405;
       - send_error(): http.server's own errors, as JSON;
       - _send() writes the status line and headers by hand (not send_response), in one piece;
       - log_message(): through log(), with control characters escaped;
@@ -3670,72 +3747,18 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _handle(self):
-        headers = {}
         self._body_read = False
-        try:
-            split = urllib.parse.urlsplit(self.path)
-            self._check_origin()
-            self._check_api_key(split.path)
-            handler, path_arg = find_route(self.command, split.path)
-            body = self._read_body()
-            self._input.deadline = None  # a long-poll may now wait in peace
-            poll = LongPoll(self.connection)
-            reply = handler(self.app, Request(split.query, body, path_arg, poll, self.headers))
-            status, payload, headers = reply.status, reply.body, dict(reply.headers)
-            if poll.yielded:  # answered early to free its place: ask again in a second
-                headers = dict(headers, **{"Retry-After": "1"})
-                self.close_connection = True
-        except ApiError as exc:
-            status, payload, headers = exc.status, exc.body, exc.headers
-        except sqlite3.Error as exc:
-            locked = is_database_busy(exc)
-            status, payload = (503 if locked else 500), {
-                "error": describe_database_error(exc) + ("; try again" if locked else "")}
-        except Exception:
-            log("internal error answering %s %s:\n%s"
-                % (self.command, escape_controls(self.path[:200]), traceback.format_exc()))
-            status, payload = 500, {"error": "Internal error; the releaser's log has details"}
-        self._send(status, payload, headers)
-
-    def _check_origin(self) -> None:
-        """Browsers send Basic credentials by themselves, so a form on another site could
-        use them: a POST or DELETE that a page of another origin sent is refused, whatever
-        its credentials (and with no key at all). Clients that send no Origin (curl,
-        pre-deploy.sh, the command line) are not concerned. No CORS headers are ever sent."""
-        origin = self.headers.get("Origin")
-        if self.command not in ("POST", "DELETE") or origin is None:
-            return
-        if not any(same_site(origin, allowed) for allowed in (
-                "//" + (self.headers.get("Host") or ""), self.app.config.public_url or "")):
-            raise ApiError(403, "A request from a page of another site (Origin %s) is refused"
-                           % escape_controls(origin[:100]))
-
-    def _check_api_key(self, path: str) -> None:
-        key = self.app.config.api_key
-        if key is None or (self.command in ("GET", "HEAD") and path == "/healthcheck"):
-            return
-        given = self.headers.get("X-API-Key")
-        authorization = self.headers.get("Authorization", "")
-        if given is None and authorization[:7].lower() == "bearer ":
-            given = authorization[7:].strip()
-        elif given is None and authorization[:6].lower() == "basic ":
-            given = basic_password(authorization[6:])  # a browser: the key is the password
-        # Constant time, and over the key's length whatever was sent, so that the time
-        # taken tells nothing of the key's bytes or its length.
-        expected = key.encode()
-        actual = (given or "").encode("utf-8", "surrogateescape")
-        same = compare_digest(actual.ljust(len(expected), b"\0")[:len(expected)], expected)
-        if given is None or not same or len(actual) != len(expected):
-            # A browser opening the page gets a login prompt (any user, the key as the
-            # password); API clients the Bearer challenge.
-            challenge = 'Basic realm="releaser"' if path in PAGE_PATHS else "Bearer"
-            raise ApiError(401, "A valid API key is required: send Authorization: Bearer "
-                                "<RELEASER_API_KEY> or X-API-Key (a browser: any user name, "
-                                "the key as the password)",
-                           headers={"WWW-Authenticate": challenge})
+        poll = LongPoll(self.connection)
+        reply = answer_request(self.app, self.command, self.path, self.headers,
+                               self._read_body, poll)
+        if poll.yielded:  # answered early to free its place: ask again in a second
+            reply = reply._replace(headers=dict(reply.headers, **{"Retry-After": "1"}))
+            self.close_connection = True
+        self._send(reply)
 
     def _read_body(self) -> bytes:
-        """The request body (at most 64 KiB, announced by Content-Length), else 4xx."""
+        """The request body (at most 64 KiB, announced by Content-Length), else 4xx; once
+        it is read, the request deadline is lifted."""
         if self.headers.get("Transfer-Encoding") is not None:
             self.close_connection = True
             raise ApiError(411, "Chunked request bodies are not supported; send "
@@ -3743,6 +3766,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             self._body_read = True
+            self._input.deadline = None  # a long-poll may now wait in peace
             return b""
         if len(lengths) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
             self.close_connection = True
@@ -3761,12 +3785,12 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             if self._input.timed_out:
                 raise ApiError(408, TOO_SLOW)
             raise ApiError(400, "The request body ended before Content-Length bytes")
+        self._input.deadline = None
         return body
 
-    def _send(self, status: int, payload, headers: Dict[str, str]) -> None:
-        if isinstance(payload, dict):
-            payload = json.dumps(payload).encode()
-            headers = dict({"Content-Type": "application/json"}, **headers)
+    def _send(self, reply: Reply) -> None:
+        status = reply.status
+        payload, headers = reply.encoded()
         if not getattr(self, "_body_read", True) and (
                 self.headers.get("Content-Length", "0").strip() not in ("0", "")
                 or "Transfer-Encoding" in self.headers):
@@ -3796,7 +3820,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "The request headers are too large",
                 }.get(code, message or HTTPStatus(code).phrase)
         try:
-            self._send(code, {"error": text}, {})
+            self._send(Reply(code, {"error": text}))
         except OSError:
             pass
 
@@ -3898,7 +3922,9 @@ class Application:
 
     # -- start
 
-    def start(self) -> None:
+    def start(self, listen: bool = True) -> None:
+        """Start the service; with listen=False, everything but the HTTP server (tests
+        then call answer_request)."""
         config = self.config
         self._take_database_lock()
         stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
@@ -3920,6 +3946,9 @@ class Application:
         self.notifier.start()
         self.worker = Worker(config, self.store, workspace)
         self.worker.start()
+        self._start_thread(self._clean_daily, "daily-cleanup")
+        if not listen:
+            return
         try:
             self.server = self._listen()
         except StartupError:
@@ -3927,11 +3956,7 @@ class Application:
             self.worker.hurry()
             self.worker.thread.join()
             raise
-        for target, name in ((self.server.serve_forever, "http"),
-                             (self._clean_daily, "daily-cleanup")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._start_thread(self.server.serve_forever, "http")
         host, port = self.server.server_address[:2]
         log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
             "timeout %s, git depth %s, API key %s)" % (
@@ -3944,6 +3969,11 @@ class Application:
         if config.on_railway and not config.railway_volume:
             log("WARNING: on Railway without a volume: the release history and the queue will "
                 "be lost on every redeploy; attach a volume to this service")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _take_database_lock(self) -> None:
         folder = os.path.dirname(self.config.db_path)
@@ -4121,11 +4151,14 @@ class Application:
         stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
         self.events.stop()
         self.notifier.stop()
-        self.server.shutdown()
-        self.server.server_close()
-        for thread in self._threads:  # http (ended by shutdown), daily-cleanup (stopping)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        for thread in self._threads:  # daily-cleanup (stopping), http (ended by shutdown)
             thread.join(1.0)
         self.store.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # lets another releaser (a test's next one) take it
         log("stopped")
 
 
