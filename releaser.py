@@ -3510,7 +3510,7 @@ def find_route(method: str, path: str):
 
 
 def answer_request(app: "Application", method: str, target: str, headers: Mapping[str, str],
-                   read_body: Callable[[], bytes] = bytes,
+                   read_body: Optional[Callable[[], bytes]] = None,
                    long_poll: Optional[LongPoll] = None) -> Reply:
     """The whole API without sockets: check the Origin and the API key, route, read the body
     (`read_body`, called only for an allowed request to a known route), run the handler.
@@ -3522,7 +3522,7 @@ def answer_request(app: "Application", method: str, target: str, headers: Mappin
         check_origin(app.config, method, headers)
         check_api_key(app.config, method, split.path, headers)
         handler, path_arg = find_route(method, split.path)
-        body = read_body()
+        body = read_body() if read_body is not None else b""
         return handler(app, Request(split.query, body, path_arg, long_poll, headers))
     except ApiError as exc:
         return Reply(exc.status, exc.body, exc.headers)
