@@ -5753,7 +5753,7 @@ class TestPreDeployAnswers:
             script = predeploy(server.url, repo.commit(), shell=shell_for(client),
                                PATH=toolbox(tmp_path, client,
                                             without=() if timeout_command else ("timeout",)),
-                               RELEASER_REQUEST_TIMEOUT="2", RELEASER_WAIT_TIMEOUT="1")
+                               RELEASER_REQUEST_TIMEOUT="1", RELEASER_WAIT_TIMEOUT="1")
             assert script.wait(15) == 3, script.output
             assert time.monotonic() - started < 15
         finally:
@@ -5761,7 +5761,7 @@ class TestPreDeployAnswers:
         assert server.connections == 1
         assert "giving up: the releaser at %s was unreachable" % server.url in script.stderr
         if client != "curl":
-            assert "no whole answer within 2s (RELEASER_REQUEST_TIMEOUT)" in script.stderr
+            assert "no whole answer within 1s (RELEASER_REQUEST_TIMEOUT)" in script.stderr
 
     def test_each_client_pauses_as_long_as_retry_after_says(self, repo, predeploy, tmp_path,
                                                             client, fake_server):
