@@ -1,7 +1,9 @@
-"""Test tiers: a test that starts a real service, script or browser is marked `slow`.
+"""Test tiers: a test that starts a real service, script, browser or git server is marked
+`slow`, here by the fixtures it uses, or in test_releaser.py by `@pytest.mark.slow` where it
+starts releaser.py itself.
 
-    .venv/bin/python -m pytest -q -m "not slow"   # the fast tier: seconds
-    .venv/bin/python -m pytest -q                 # everything (what CI runs)
+    .venv/bin/python -m pytest -q -m "not slow" -n 4   # the fast tier: seconds
+    .venv/bin/python -m pytest -q -n 4                 # everything (what CI runs)
 """
 
 #: Fixtures that start real processes: the service, pre-deploy.sh, Chromium, git servers.

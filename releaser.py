@@ -2372,7 +2372,7 @@ def remove_tree(path: str) -> None:
     if os.path.lexists(path):
         if os.path.isdir(path) and not os.path.islink(path):
             if sys.version_info >= (3, 12):  # onerror is deprecated there
-                shutil.rmtree(path, onexc=make_writable_and_retry)
+                shutil.rmtree(path, onexc=make_writable_and_retry)  # novm (3.12+ only)
             else:
                 shutil.rmtree(path, onerror=make_writable_and_retry)
         else:
