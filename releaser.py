@@ -990,106 +990,113 @@ class Store:
         if version > SCHEMA_VERSION or version < 0:
             raise StartupError("%s has schema version %d, newer than this releaser knows (%d); "
                                "use a newer releaser.py" % (self.path, version, SCHEMA_VERSION))
-        interrupted: List[int] = []  # attempts a Node releaser left running
-        if version == 0:
-            columns = set()
-            if "release_log" in tables:
-                columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
-            if not tables:
-                with self.transaction() as db:
-                    _create_schema(db)
-                    db.execute("PRAGMA user_version = 1")
-            elif {"git_commit_sha", "release_status"} <= columns and "attempt" not in columns:
-                interrupted = self._upgrade_from_node(tables, columns)
-            else:
-                raise StartupError("%s holds tables this releaser does not know (%s); point "
-                                   "SQLITE_DB_PATH at a new file"
-                                   % (self.path, ", ".join(sorted(tables))))
-            version = 1
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction() as db:
+        columns = set()
+        if "release_log" in tables:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(release_log)")}
+        from_node = version == 0 and {"git_commit_sha", "release_status"} <= columns \
+            and "attempt" not in columns
+        if version == 0 and tables and not from_node:
+            raise StartupError("%s holds tables this releaser does not know (%s); point "
+                               "SQLITE_DB_PATH at a new file"
+                               % (self.path, ", ".join(sorted(tables))))
+        # One transaction from whatever is there to the current schema, the attempts a Node
+        # releaser left running ended with it: a crash leaves the old database, never half
+        # of an upgrade (an attempt `queued` but in no queue would never run, nor end).
+        ended, kept = [], 0
+        with self.transaction() as db:
+            interrupted: List[int] = []
+            if version == 0 and not tables:
+                _create_schema(db)
+            elif from_node:
+                kept, interrupted = self._convert_node_database(db, tables, columns)
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
                 _create_schema(db, SCHEMA_UPGRADES[step])
-                db.execute("PRAGMA user_version = %d" % step)
-            if tables:
-                log("upgraded the database %s to schema version %d" % (self.path, step))
-        for release_id in interrupted:  # ended once the schema is whole, the way all end
-            self.end_attempt(release_id, Status.FAILED, error="interrupted: the releaser was "
-                             "upgraded", from_status=Status.QUEUED)
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            for release_id in interrupted:
+                ended.append(self._end_attempt(
+                    db, release_id, Status.FAILED, None, "interrupted: the releaser was "
+                    "upgraded", None, None, from_status=Status.QUEUED))
+        if from_node:
+            log("upgraded the original releaser's database %s (%d records kept)"
+                % (self.path, kept))
+        elif tables:
+            log("upgraded the database %s to schema version %d (from %d)"
+                % (self.path, SCHEMA_VERSION, version))
+        for release in ended:
+            self.events.emit("ended", release)
 
-    def _upgrade_from_node(self, tables, columns) -> List[int]:
+    def _convert_node_database(self, db, tables, columns) -> Tuple[int, List[int]]:
         """Convert the original Node implementation's database in place, keeping its history.
 
         Final rows become attempt 1 (2, ... for repeats), queued rows keep their queue order,
-        a row left running becomes failed (interrupted). Rows with short SHAs, which that
-        version accepted, are left out: releases here are keyed by the full SHA.
+        a row left running is returned, to be failed (interrupted) once the schema is whole.
+        Rows with short SHAs, which that version accepted, are left out: releases here are
+        keyed by the full SHA. Runs inside the upgrade's transaction, into schema version 1;
+        returns (records kept, ids of the attempts left running).
         """
         def col(name):
             return name if name in columns else "NULL"
 
         legacy_order = "rowid"
-        with self.transaction() as db:
-            if "release_queue" in tables:
-                queue_cols = {row[1] for row in db.execute("PRAGMA table_info(release_queue)")}
-                if "git_commit_sha" in queue_cols:
-                    legacy_order = ("(SELECT MIN(lq.rowid) FROM legacy_release_queue lq "
-                                    "WHERE lq.git_commit_sha = l.git_commit_sha)")
-                db.execute("ALTER TABLE release_queue RENAME TO legacy_release_queue")
-            db.execute("ALTER TABLE release_log RENAME TO legacy_release_log")
-            for index, in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                     "AND sql IS NOT NULL").fetchall():
-                db.execute('DROP INDEX "%s"' % index.replace('"', '""'))
-            _create_schema(db)
-            rows = db.execute(
-                "SELECT lower(trim(git_commit_sha)), lower(trim(release_status)), %s, %s, %s, %s, "
-                "%s, CASE WHEN lower(release_status) IN ('queued', 'pending') THEN %s END "
-                "FROM legacy_release_log l ORDER BY rowid"
-                % (col("created_at"), col("queued_at"), col("started_at"), col("ended_at"),
-                   col("updated_at"), legacy_order)).fetchall()
-            attempts: Dict[str, int] = {}
-            queued: Dict[str, tuple] = {}
-            interrupted: List[int] = []  # left running: ended below, the way attempts end
-            for sha, status, created, queued_at, started, ended, updated, order in rows:
-                if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha or ""):
-                    continue  # a short SHA cannot be stored as a release; see docstring
-                created_ms = parse_legacy_time(created) or parse_legacy_time(queued_at) \
-                    or now_ms()
-                started_ms, ended_ms = parse_legacy_time(started), parse_legacy_time(ended)
-                error = None
-                if status in ("queued", "pending"):
-                    if sha in queued:
-                        continue  # queued twice by the old version: once is enough
-                    status, started_ms, ended_ms = Status.QUEUED, None, None
-                elif status == "running":
-                    status, ended_ms = "interrupted", None
-                elif status not in Status.FINAL:
-                    status, error = Status.FAILED, "unknown status %r in the original " \
-                                                   "releaser's database" % status
-                if status in Status.FINAL:
-                    ended_ms = ended_ms or started_ms or created_ms
-                attempts[sha] = attempts.get(sha, 0) + 1
-                cur = db.execute(
-                    "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at,"
-                    " updated_at, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sha, attempts[sha], Status.QUEUED if status == "interrupted" else status,
-                     created_ms, parse_legacy_time(updated) or ended_ms or created_ms,
-                     started_ms, ended_ms, error))
-                if status == "interrupted":
-                    interrupted.append(cur.lastrowid)
-                elif status == Status.QUEUED:
-                    queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
-                                   created_ms)
-            for sha, (_, release_id, created_ms) in sorted(queued.items(),
-                                                           key=lambda item: item[1][0]):
-                db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
-                           "VALUES (?, ?, ?)", (release_id, sha, created_ms))
-            # The queue first: it may hold a foreign key to the log.
-            db.execute("DROP TABLE IF EXISTS legacy_release_queue")
-            db.execute("DROP TABLE legacy_release_log")
-            db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
-            db.execute("PRAGMA user_version = 1")
-        log("upgraded the original releaser's database %s (%d records kept)"
-            % (self.path, sum(attempts.values())))
-        return interrupted
+        if "release_queue" in tables:
+            queue_cols = {row[1] for row in db.execute("PRAGMA table_info(release_queue)")}
+            if "git_commit_sha" in queue_cols:
+                legacy_order = ("(SELECT MIN(lq.rowid) FROM legacy_release_queue lq "
+                                "WHERE lq.git_commit_sha = l.git_commit_sha)")
+            db.execute("ALTER TABLE release_queue RENAME TO legacy_release_queue")
+        db.execute("ALTER TABLE release_log RENAME TO legacy_release_log")
+        for index, in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                 "AND sql IS NOT NULL").fetchall():
+            db.execute('DROP INDEX "%s"' % index.replace('"', '""'))
+        _create_schema(db)
+        rows = db.execute(
+            "SELECT lower(trim(git_commit_sha)), lower(trim(release_status)), %s, %s, %s, %s, "
+            "%s, CASE WHEN lower(release_status) IN ('queued', 'pending') THEN %s END "
+            "FROM legacy_release_log l ORDER BY rowid"
+            % (col("created_at"), col("queued_at"), col("started_at"), col("ended_at"),
+               col("updated_at"), legacy_order)).fetchall()
+        attempts: Dict[str, int] = {}
+        queued: Dict[str, tuple] = {}
+        interrupted: List[int] = []  # left running: the caller ends them
+        for sha, status, created, queued_at, started, ended, updated, order in rows:
+            if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha or ""):
+                continue  # a short SHA cannot be stored as a release; see docstring
+            created_ms = parse_legacy_time(created) or parse_legacy_time(queued_at) \
+                or now_ms()
+            started_ms, ended_ms = parse_legacy_time(started), parse_legacy_time(ended)
+            error = None
+            if status in ("queued", "pending"):
+                if sha in queued:
+                    continue  # queued twice by the old version: once is enough
+                status, started_ms, ended_ms = Status.QUEUED, None, None
+            elif status == "running":
+                status, ended_ms = "interrupted", None
+            elif status not in Status.FINAL:
+                status, error = Status.FAILED, "unknown status %r in the original " \
+                                               "releaser's database" % status
+            if status in Status.FINAL:
+                ended_ms = ended_ms or started_ms or created_ms
+            attempts[sha] = attempts.get(sha, 0) + 1
+            cur = db.execute(
+                "INSERT INTO release_log (git_commit_sha, attempt, release_status, created_at,"
+                " updated_at, started_at, ended_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sha, attempts[sha], Status.QUEUED if status == "interrupted" else status,
+                 created_ms, parse_legacy_time(updated) or ended_ms or created_ms,
+                 started_ms, ended_ms, error))
+            if status == "interrupted":
+                interrupted.append(cur.lastrowid)
+            elif status == Status.QUEUED:
+                queued[sha] = (order if order is not None else created_ms, cur.lastrowid,
+                               created_ms)
+        for sha, (_, release_id, created_ms) in sorted(queued.items(),
+                                                       key=lambda item: item[1][0]):
+            db.execute("INSERT INTO release_queue (release_id, git_commit_sha, queued_at) "
+                       "VALUES (?, ?, ?)", (release_id, sha, created_ms))
+        # The queue first: it may hold a foreign key to the log.
+        db.execute("DROP TABLE IF EXISTS legacy_release_queue")
+        db.execute("DROP TABLE legacy_release_log")
+        db.execute("DROP TABLE IF EXISTS migrations")  # the Node version's migration list
+        return sum(attempts.values()), interrupted
 
     # -- reads
 
@@ -2928,9 +2935,9 @@ class Notifier:
 
     BACKOFF_MAX_S = 300
 
-    def __init__(self, config: Config, store: Store):
+    def __init__(self, config: Config):
         self.config = config
-        self.store = store
+        self.store: Optional[Store] = None  # from start(): where the outbox is
         self._secrets = config.secrets()
         self._urls = {destination_id(url): url for url in config.notify_urls}
         self._wake = {destination: threading.Event() for destination in self._urls}
@@ -2969,8 +2976,10 @@ class Notifier:
         for flag in self._wake.values():
             flag.set()
 
-    def start(self) -> None:
-        dropped = self.store.forget_notifications_except(list(self._urls))
+    def start(self, store: Store) -> None:
+        """Deliver what `store`'s outbox holds, and what it is given from now on."""
+        self.store = store
+        dropped = store.forget_notifications_except(list(self._urls))
         if dropped:
             log("dropped %d notifications for URLs no longer in RELEASER_NOTIFY_URL" % dropped)
         for thread in self._threads:
@@ -2982,7 +2991,8 @@ class Notifier:
         for flag in self._wake.values():
             flag.set()
         for thread in self._threads:
-            thread.join(0.5)
+            if thread.is_alive():
+                thread.join(0.5)
 
     def _deliver(self, destination: str) -> None:
         url, wake = self._urls[destination], self._wake[destination]
@@ -3897,24 +3907,28 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 class Application:
     """The running service: owns the store, the worker and the HTTP server.
 
-    start(): lock the database, open it (schema and upgrades), settle attempts a crash
-    interrupted (stopping their leftover processes), delete leftover trees, clean old
-    records, start the worker, listen, then log one line.
+    start(): lock the database, stop git processes a crashed run left, open the database
+    (schema and upgrades), settle attempts a crash interrupted (stopping their leftover
+    processes), delete leftover trees, clean old records, start the threads (tree cleaner,
+    attempt events, notifications, worker, daily cleanup), listen, then log one line.
     shutdown() follows SIGTERM's: refuse new attempts, answer long-polls, give the running
     release its grace, stop it, close the port.
+
+    The reactions to an attempt's start and end (AttemptEvents listeners) are all added in
+    __init__: the log line, the Prometheus counters, the wake-up of notification delivery.
     """
 
     def __init__(self, config: Config):
         self.config = config
         self.stopping = threading.Event()
         self.long_polls = LongPolls(self.wake_long_polls)
-        self.events = AttemptEvents()
-        self.events.add(log_attempt_end)
         self.release_metrics = ReleaseMetrics()
-        self.events.add(self.release_metrics.observe)
+        self.notifier = Notifier(config)
+        self.events = AttemptEvents()
+        for listener in (log_attempt_end, self.release_metrics.observe, self.notifier.wake):
+            self.events.add(listener)
         self.store: Optional[Store] = None
         self.workspace: Optional[Workspace] = None
-        self.notifier: Optional[Notifier] = None
         self.worker: Optional[Worker] = None
         self.server: Optional[HTTPServer] = None
         self._lock_file = None
@@ -3924,48 +3938,48 @@ class Application:
 
     def start(self, listen: bool = True) -> None:
         """Start the service; with listen=False, everything but the HTTP server (tests
-        then call answer_request)."""
+        then call answer_request). On a failure (StartupError, sqlite3.Error, OSError) what
+        had started is stopped again, whatever the worker claimed is left to the next start,
+        and the error is raised."""
         config = self.config
         self._take_database_lock()
-        stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
-        if stopped:
-            log("stopped %d git processes an earlier run of this releaser left behind" % stopped)
-        self.store = Store(config.db_path, self.events)
-        self.notifier = Notifier(config, self.store)
-        self.store.outbox = self.notifier.outbox_rows
-        self.events.add(self.notifier.wake)
-        if config.run_as is not None:
-            restrict_database_files(config.db_path)
-        self.workspace = workspace = Workspace(config)
-        workspace.check_writable()
-        self._settle_interrupted_attempts()
-        workspace.remove_leftover_trees()
-        self.clean_old_records()
-        workspace.start()
-        self.events.start()
-        self.notifier.start()
-        self.worker = Worker(config, self.store, workspace)
-        self.worker.start()
-        self._start_thread(self._clean_daily, "daily-cleanup")
-        if not listen:
-            return
         try:
-            self.server = self._listen()
-        except StartupError:
-            self.worker.stop_taking_work()  # leave whatever it claimed to the next start
-            self.worker.hurry()
-            self.worker.thread.join()
+            stopped = stop_git_processes(config.db_path, config.kill_grace_ms / 1000)
+            if stopped:
+                log("stopped %d git processes an earlier run of this releaser left behind"
+                    % stopped)
+            self.store = Store(config.db_path, self.events, self.notifier.outbox_rows)
+            if config.run_as is not None:
+                restrict_database_files(config.db_path)
+            self.workspace = workspace = Workspace(config)
+            workspace.check_writable()
+            self._settle_interrupted_attempts()
+            workspace.remove_leftover_trees()
+            self.clean_old_records()
+            workspace.start()
+            self.events.start()
+            self.notifier.start(self.store)
+            self.worker = Worker(config, self.store, workspace)
+            self.worker.start()
+            self._start_thread(self._clean_daily, "daily-cleanup")
+            if listen:
+                self.server = self._listen()
+                self._start_thread(self.server.serve_forever, "http")
+        except BaseException:
+            self._close()
             raise
-        self._start_thread(self.server.serve_forever, "http")
-        host, port = self.server.server_address[:2]
-        log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
-            "timeout %s, git depth %s, API key %s)" % (
-                "[%s]" % host if ":" in host else host, port, config.public_git_url,
-                config.db_path, config.work_dir, human_duration(config.release_timeout_ms),
-                config.git_depth or "full", "required" if config.api_key else "not required"))
-        if config.api_key is None and not is_loopback(host):
-            log("WARNING: listening beyond loopback without an API key "
-                "(RELEASER_INSECURE_NO_AUTH=1): anyone who can reach this port can run releases")
+        if listen:
+            host, port = self.server.server_address[:2]
+            log("listening on http://%s:%d (repository %s, database %s, work dir %s, release "
+                "timeout %s, git depth %s, API key %s)" % (
+                    "[%s]" % host if ":" in host else host, port, config.public_git_url,
+                    config.db_path, config.work_dir,
+                    human_duration(config.release_timeout_ms), config.git_depth or "full",
+                    "required" if config.api_key else "not required"))
+            if config.api_key is None and not is_loopback(host):
+                log("WARNING: listening beyond loopback without an API key "
+                    "(RELEASER_INSECURE_NO_AUTH=1): anyone who can reach this port can run "
+                    "releases")
         if config.on_railway and not config.railway_volume:
             log("WARNING: on Railway without a volume: the release history and the queue will "
                 "be lost on every redeploy; attach a volume to this service")
@@ -4145,21 +4159,33 @@ class Application:
             if remaining <= 0:
                 break
             self.worker.thread.join(min(remaining, 0.1))
-        self.worker.hurry()
-        self.worker.thread.join()
-        self.workspace.stop(1.0)
-        stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
-        self.events.stop()
-        self.notifier.stop()
+        self._close()
+        log("stopped")
+
+    def _close(self) -> None:
+        """Stop what start() started, in an order where nothing is used after it stops:
+        the worker (now), the port, the tree cleaner and git housekeeping, the attempt
+        events (delivering what is pending), notification delivery, the other threads; then
+        close the database and release its lock. Parts start() never reached are skipped."""
+        self.stopping.set()
+        if self.worker is not None:
+            self.worker.hurry()
+            if self.worker.is_alive():
+                self.worker.thread.join()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+        if self.workspace is not None:
+            self.workspace.stop(1.0)
+        stop_git_processes(self.config.db_path, 1.0)  # housekeeping in the tree cleaner
+        self.events.stop()
+        self.notifier.stop()
         for thread in self._threads:  # daily-cleanup (stopping), http (ended by shutdown)
             thread.join(1.0)
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
         if self._lock_file is not None:
             self._lock_file.close()  # lets another releaser (a test's next one) take it
-        log("stopped")
 
 
 class ReleaseMetrics:

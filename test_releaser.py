@@ -249,6 +249,7 @@ class Service(ServiceClient):
             self.proc.kill()
             self.proc.wait()
         self.log_file.close()
+        kill_leftover_releases(self.env["GATE"])
 
 
 def service_env(tmp_path, repo, **overrides):
@@ -290,13 +291,12 @@ def releaser(tmp_path, repo):
     yield start
     for service in started:
         service.close()
-    kill_leftover_releases(tmp_path)
 
 
-def kill_leftover_releases(tmp_path):
+def kill_leftover_releases(gate):
     """A service killed with -9 leaves its release behind (the next start would stop it):
-    none of a test's may outlive it."""
-    for pid in releaser_py.processes_with_env("GATE", str(tmp_path / "gate")):
+    none of a test's may outlive it. `gate`: the GATE folder of the test's services."""
+    for pid in releaser_py.processes_with_env("GATE", str(gate)):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -356,7 +356,7 @@ def apps(tmp_path, repo, capsys):
     yield start
     for app in started:
         app.close()
-    kill_leftover_releases(tmp_path)
+    kill_leftover_releases(tmp_path / "gate")
 
 
 @pytest.fixture
@@ -836,6 +836,29 @@ class TestAttemptEvents:
         assert out.count("a reaction to a release ended failed (ZeroDivisionError") == 1
 
 
+def make_node_database(db_path, rows):
+    """A database as the original Node releaser left it: its schema verbatim, and `rows` of
+    (sha, status, queued_at, started_at, ended_at) in its formats."""
+    os.makedirs(str(db_path.parent), exist_ok=True)
+    with sqlite3.connect(str(db_path)) as db:
+        db.executescript("""
+            CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                filename TEXT UNIQUE, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP);
+            CREATE TABLE release_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                git_commit_url TEXT NOT NULL, git_commit_sha TEXT UNIQUE NOT NULL,
+                release_status TEXT NOT NULL,
+                queued_at DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL,
+                started_at DATETIME, ended_at DATETIME);
+            CREATE UNIQUE INDEX idx_single_running_release ON release_log(release_status)
+                WHERE release_status = 'running';
+        """)
+        for sha, status, queued_at, started, ended in rows:
+            db.execute("INSERT INTO release_log (git_commit_url, git_commit_sha, "
+                       "release_status, queued_at, started_at, ended_at) "
+                       "VALUES ('https://github.com/commit/x', ?, ?, ?, ?, ?)",
+                       (sha, status, queued_at, started, ended))
+
+
 class TestStorage:
     def test_closing_the_store_does_not_wait_for_busy_readers(self, tmp_path):
         # Depends on: Store.close taking only the idle connections and closing the others
@@ -882,6 +905,40 @@ class TestStorage:
                            (sha, now, now))  # a final attempt needs ended_at, and (sha, 1) exists
             db.rollback()
 
+    def test_an_upgrade_that_fails_half_way_leaves_the_old_database_whole(
+            self, apps, tmp_path, repo):
+        # Depends on: Store._upgrade_schema (the Node conversion, every schema step and the
+        # end of the attempts the old releaser left running: one transaction). Apart, a
+        # failure (or a crash) after the conversion left an attempt `queued` in no queue:
+        # never run, never ended.
+        db_path = tmp_path / "data" / "releases.sqlite"
+        make_node_database(db_path, [
+            ("e" * 40, "running", "2026-11-21 10:00:00", "2026-11-21T10:00:01.000Z", None)])
+        with sqlite3.connect(str(db_path)) as db:  # makes schema version 2's step fail
+            db.execute("CREATE TABLE release_requester (x)")
+        assert "release_requester already exists" in startup_error(tmp_path, repo)
+        with sqlite3.connect(str(db_path)) as db:  # as the Node releaser left it
+            assert db.execute("PRAGMA user_version").fetchone() == (0,)
+            assert db.execute("SELECT git_commit_sha, release_status FROM release_log"
+                              ).fetchall() == [("e" * 40, "running")]
+            db.execute("DROP TABLE release_requester")
+        app = apps()
+        body = app.state("e" * 40).json()
+        assert body["state"] == "failed", body
+        assert body["details"]["error"] == "interrupted: the releaser was upgraded"
+        assert app.db("PRAGMA user_version") == [(releaser_py.SCHEMA_VERSION,)]
+
+    def test_an_attempt_the_node_releaser_left_running_is_notified_as_failed(
+            self, apps, tmp_path, receivers):
+        # Depends on: the Store getting the Notifier's outbox_rows when it is made, before
+        # the upgrade ends that attempt (set afterwards, the upgrade's end went untold).
+        make_node_database(tmp_path / "data" / "releases.sqlite", [
+            ("e" * 40, "running", "2026-11-21 10:00:00", "2026-11-21T10:00:01.000Z", None)])
+        receiver = receivers()
+        apps(RELEASER_NOTIFY_URL=receiver.url)
+        wait_for(lambda: receiver.events() == [("ended", "e" * 40, "failed")], 10,
+                 "the notification of the interrupted attempt")
+
     def test_a_retry_is_a_new_attempt_and_keeps_the_history(self, app, repo):
         sha = repo.commit("echo failing; exit 4")
         app.queue(sha)
@@ -896,34 +953,15 @@ class TestStorage:
 
     def test_a_node_releaser_database_is_upgraded_in_place(self, apps, tmp_path, repo):
         done, queued_first, queued_second = repo.commit(), repo.commit(), repo.commit()
-        db_path = tmp_path / "data" / "releases.sqlite"
-        os.makedirs(str(db_path.parent))
-        with sqlite3.connect(str(db_path)) as db:  # the Node version's schema, verbatim
-            db.executescript("""
-                CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    filename TEXT UNIQUE, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP);
-                CREATE TABLE release_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    git_commit_url TEXT NOT NULL, git_commit_sha TEXT UNIQUE NOT NULL,
-                    release_status TEXT NOT NULL,
-                    queued_at DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL,
-                    started_at DATETIME, ended_at DATETIME);
-                CREATE UNIQUE INDEX idx_single_running_release ON release_log(release_status)
-                    WHERE release_status = 'running';
-            """)
-            rows = [
-                ("d" * 40, "success", "2026-11-20 10:00:00", "2026-11-20T10:00:01.000Z",
-                 "2026-11-20T10:03:01.500Z"),
-                ("e" * 40, "running", "2026-11-21 10:00:00", "2026-11-21T10:00:01.000Z", None),
-                (queued_second, "queued", "2026-11-21 10:00:05", None, None),
-                ("abc1234", "failed", "2026-11-19 10:00:00", None, "2026-11-19 10:01:00"),
-                (done, "failed", "2026-11-22 09:00:00", "2026-11-22T09:00:00.000Z",
-                 "2026-11-22 09:00:30"),
-            ]
-            for sha, status, queued_at, started, ended in rows:
-                db.execute("INSERT INTO release_log (git_commit_url, git_commit_sha, "
-                           "release_status, queued_at, started_at, ended_at) "
-                           "VALUES ('https://github.com/commit/x', ?, ?, ?, ?, ?)",
-                           (sha, status, queued_at, started, ended))
+        make_node_database(tmp_path / "data" / "releases.sqlite", [
+            ("d" * 40, "success", "2026-11-20 10:00:00", "2026-11-20T10:00:01.000Z",
+             "2026-11-20T10:03:01.500Z"),
+            ("e" * 40, "running", "2026-11-21 10:00:00", "2026-11-21T10:00:01.000Z", None),
+            (queued_second, "queued", "2026-11-21 10:00:05", None, None),
+            ("abc1234", "failed", "2026-11-19 10:00:00", None, "2026-11-19 10:01:00"),
+            (done, "failed", "2026-11-22 09:00:00", "2026-11-22T09:00:00.000Z",
+             "2026-11-22 09:00:30"),
+        ])
         app = apps(RELEASER_RELEASE_COMMAND=GATED)
         old = app.state("d" * 40).json()
         assert old["state"] == "success"
@@ -1089,11 +1127,10 @@ class TestSqlConstruction:
         ("*", "SCHEMA_VERSION"): "module constant (checked below)",
         ("*", "FINAL_STATES_SQL"): "derived once from Status, words only (checked below)",
         ("history", "RELEASE_COLUMNS + REQUESTERS_COLUMN"): "module constants (checked below)",
-        ("_upgrade_schema", "step"): "a version number: an int from range()",
         ("_connect", "self.BUSY_TIMEOUT_MS"): "class constant (checked below)",
-        ("_upgrade_from_node", "legacy_order"): "a local assigned only literals (checked)",
-        ("_upgrade_from_node", "col(<literal>)"): "a literal column name, or NULL",
-        ("_upgrade_from_node", "index.replace('\"', '\"\"')"):
+        ("_convert_node_database", "legacy_order"): "a local assigned only literals (checked)",
+        ("_convert_node_database", "col(<literal>)"): "a literal column name, or NULL",
+        ("_convert_node_database", "index.replace('\"', '\"\"')"):
             "an index name read from sqlite_master, quoted as an identifier",
     }
     #: (function, variable passed whole as the SQL) -> why it is safe.
