@@ -778,6 +778,24 @@ class Release:
         }
 
 
+class SavedOutput(NamedTuple):
+    """What the database keeps of an attempt's output (Store.release_output)."""
+
+    status: str
+    tail: bytes  # the last RELEASER_LOG_TAIL_BYTES
+    total: int  # all output ever produced, in bytes
+
+
+class Notification(NamedTuple):
+    """One undelivered notification of the outbox (Store.next_notification)."""
+
+    id: int
+    body: str  # the JSON posted
+    tries: int
+    created_at: int
+    next_try_at: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """What POST /queue or DELETE /queue/<sha> did, and the attempt's state after it.
@@ -785,14 +803,14 @@ class Decision:
     `outcome` of request_release: "created" (a new attempt), "exists" (the latest attempt is
     queued, running or succeeded), "needs_retry" (it ended badly and retry was not asked),
     "shutting_down" (nothing made). Of Application.cancel_release: "cancelled"
-    (`previous_state` says whether it was queued or running), "not_found" (no attempt),
-    "not_queued" (the latest attempt ended: `state`), "shutting_down" (the service began to
-    stop while the running attempt was being stopped).
+    (`previous_status` says whether it was queued or running), "not_found" (no attempt),
+    "not_queued" (the latest attempt ended: `status`), "shutting_down" (the service began
+    to stop while the running attempt was being stopped). The answers call both "state".
     """
 
     outcome: str
-    state: Optional[str] = None
-    previous_state: Optional[str] = None
+    status: Optional[str] = None
+    previous_status: Optional[str] = None
 
 
 class AttemptEvents:
@@ -1103,10 +1121,16 @@ class Store:
     @staticmethod
     def _release(cursor: sqlite3.Cursor) -> Optional[Release]:
         """The Release of a cursor's next row, mapped by column name (RELEASE_COLUMNS)."""
+        return Store._row(cursor, Release)
+
+    @staticmethod
+    def _row(cursor: sqlite3.Cursor, kind):
+        """A cursor's next row as `kind`, each column given to the field of its name (the
+        SELECT names them with AS), or None: never by position."""
         row = cursor.fetchone()
         if row is None:
             return None
-        return Release(**{column[0]: value for column, value in zip(cursor.description, row)})
+        return kind(**{column[0]: value for column, value in zip(cursor.description, row)})
 
     def latest_release(self, sha: str) -> Optional[Release]:
         """The commit's latest attempt, or None."""
@@ -1127,12 +1151,12 @@ class Store:
                 "SELECT %s FROM %s WHERE r.id = ?" % (RELEASE_COLUMNS, RELEASE_FROM),
                 (release_id,)))
 
-    def release_output(self, release_id: int) -> Optional[Tuple[str, bytes, int]]:
-        """(status, saved output tail, total output bytes) of an attempt, or None."""
+    def release_output(self, release_id: int) -> Optional["SavedOutput"]:
+        """An attempt's saved output and status, or None."""
         with self.reading() as db:
-            row = db.execute("SELECT release_status, output_tail, output_bytes FROM release_log "
-                             "WHERE id = ?", (release_id,)).fetchone()
-        return (row[0], bytes(row[1]), row[2]) if row else None
+            return self._row(db.execute(
+                "SELECT release_status AS status, output_tail AS tail, output_bytes AS total "
+                "FROM release_log WHERE id = ?", (release_id,)), SavedOutput)
 
     def health(self) -> Tuple[bool, int]:
         """(is a release running, queue length), in one query."""
@@ -1300,13 +1324,13 @@ class Store:
 
     # -- notifications (the outbox)
 
-    def next_notification(self, destination: str) -> Optional[Tuple[int, str, int, int, int]]:
-        """The oldest undelivered notification for a destination: (id, body, tries,
-        created_at, next_try_at), or None. Notifications go out in order, one at a time."""
+    def next_notification(self, destination: str) -> Optional["Notification"]:
+        """The oldest undelivered notification for a destination, or None. Notifications go
+        out in order, one at a time."""
         with self.reading() as db:
-            return db.execute("SELECT id, body, tries, created_at, next_try_at FROM "
-                              "notification_outbox WHERE destination = ? ORDER BY id LIMIT 1",
-                              (destination,)).fetchone()
+            return self._row(db.execute(
+                "SELECT id, body, tries, created_at, next_try_at FROM notification_outbox "
+                "WHERE destination = ? ORDER BY id LIMIT 1", (destination,)), Notification)
 
     def notification_done(self, notification_id: int) -> None:
         """Delivered, or given up: it leaves the outbox."""
@@ -2999,44 +3023,48 @@ class Notifier:
         while not self._stopping.is_set():
             wake.clear()  # before reading: a notification written after is not missed
             try:
-                row = self.store.next_notification(destination)
+                notification = self.store.next_notification(destination)
             except sqlite3.Error as exc:
                 log("notifications: %s" % describe_database_error(exc))
                 self._stopping.wait(1.0)
                 continue
-            if row is None:
+            if notification is None:
                 wake.wait()
                 continue
-            notification_id, body, tries, created_at, next_try_at = row
             now = now_ms()
-            if now - created_at > self.config.notify_max_age_ms:
-                self._settle(self.store.notification_done, notification_id)
+            if now - notification.created_at > self.config.notify_max_age_ms:
+                self._record(self.store.notification_done, notification.id)
                 log("notification to %s dropped after %d tries over %s"
-                    % (url_origin(url), tries, human_duration(now - created_at)))
+                    % (url_origin(url), notification.tries,
+                       human_duration(now - notification.created_at)))
                 continue
-            if next_try_at > now:
-                wake.wait((next_try_at - now) / 1000)
+            if notification.next_try_at > now:
+                wake.wait((notification.next_try_at - now) / 1000)
                 continue
             try:
-                problem = post_json(url, body.encode(), self.config.notify_timeout_ms / 1000)
+                problem = post_json(url, notification.body.encode(),
+                                    self.config.notify_timeout_ms / 1000)
             except Exception as exc:  # never let this URL's thread die
                 problem = "%s: %s" % (type(exc).__name__, exc)
             if problem is None:
-                self._settle(self.store.notification_done, notification_id)
+                self._record(self.store.notification_done, notification.id)
                 continue
-            delay_s = min(2 ** tries, self.BACKOFF_MAX_S)
+            delay_s = min(2 ** notification.tries, self.BACKOFF_MAX_S)
             log("notification to %s failed (%s); trying again in %s"
                 % (url_origin(url), mask_secrets(problem, self._secrets),
                    human_duration(delay_s * 1000)))
-            self._settle(self.store.notification_failed, notification_id,
+            self._record(self.store.notification_failed, notification.id,
                          now_ms() + delay_s * 1000)
 
-    def _settle(self, write, *args) -> None:
+    def _record(self, write, *args) -> None:
+        """Write a delivery's outcome. At shutdown the store may close under a delivery
+        that outlived stop()'s wait: the row stays, and the next start sends it again."""
         try:
             write(*args)
         except sqlite3.Error as exc:
-            log("notifications: %s" % describe_database_error(exc))
-            self._stopping.wait(1.0)
+            if not self._stopping.is_set():
+                log("notifications: %s" % describe_database_error(exc))
+                self._stopping.wait(1.0)
 
 
 # --- HTTP API --------------------------------------------------------------------------------
@@ -3265,8 +3293,8 @@ def route_healthcheck(app: "Application", req: Request):
     if app.stopping.is_set():
         return Reply(503, dict(body, status="SHUTTING_DOWN"))
     if not app.worker.is_alive():
-        return Reply(500, {"status": "ERROR", "error": "the release worker has stopped; restart "
-                                                 "the releaser"})
+        return Reply(500, {"status": "ERROR",
+                           "error": "the release worker has stopped; restart the releaser"})
     return Reply(200, body)
 
 
@@ -3281,24 +3309,26 @@ def route_queue_release(app: "Application", req: Request):
     requester = (name, req.header_text("X-Deployment-Id")) if name else None
     decision = app.store.request_release(sha, retry, may_create=not app.stopping.is_set(),
                                          requester=requester)
-    state = decision.state
+    status = decision.status
     if decision.outcome == "shutting_down":
         raise ApiError(503, "The releaser is shutting down; ask again when it is back")
     if decision.outcome == "created":
         app.worker.wake()
-        if state == Status.RUNNING:
-            return Reply(200, {"message": "Release triggered for commit %s" % sha, "state": state})
-    if state == Status.QUEUED:
-        return Reply(202, {"message": "Release for commit %s has been queued" % sha, "state": state})
-    if state == Status.RUNNING:
-        raise ApiError(409, "Release for commit %s is already running" % sha, state=state)
-    if state == Status.SUCCESS:
+        if status == Status.RUNNING:
+            return Reply(200, {"message": "Release triggered for commit %s" % sha,
+                               "state": status})
+    if status == Status.QUEUED:
+        return Reply(202, {"message": "Release for commit %s has been queued" % sha,
+                           "state": status})
+    if status == Status.RUNNING:
+        raise ApiError(409, "Release for commit %s is already running" % sha, state=status)
+    if status == Status.SUCCESS:
         return Reply(200, {"message": "Release for commit %s already succeeded" % sha,
-                     "state": state})
+                           "state": status})
     ended = {Status.FAILED: "failed", Status.TIMEOUT: "timed out",
-             Status.CANCELLED: "was cancelled"}[state]
+             Status.CANCELLED: "was cancelled"}[status]
     raise ApiError(409, 'Release for commit %s %s; send "retry": true to run it again'
-                   % (sha, ended), state=state)
+                   % (sha, ended), state=status)
 
 
 def route_cancel_release(app: "Application", req: Request):
@@ -3309,15 +3339,16 @@ def route_cancel_release(app: "Application", req: Request):
         raise ApiError(404, "No release found for commit %s" % sha)
     if decision.outcome == "shutting_down":
         raise ApiError(503, "The releaser is shutting down; the running release is being "
-                            "stopped with it", state=decision.state)
+                            "stopped with it", state=decision.status)
     if decision.outcome == "not_queued":
         raise ApiError(409, "Release for commit %s already ended (%s); nothing to cancel"
-                       % (sha, decision.state), state=decision.state)
-    if decision.previous_state == Status.RUNNING:
+                       % (sha, decision.status), state=decision.status)
+    if decision.previous_status == Status.RUNNING:
         return Reply(200, {"message": "Release for commit %s stopped and cancelled" % sha,
-                     "state": decision.state, "previous_state": decision.previous_state})
+                           "state": decision.status,
+                           "previous_state": decision.previous_status})
     return Reply(200, {"message": "Release for commit %s removed from queue" % sha,
-                 "state": decision.state, "previous_state": decision.previous_state})
+                       "state": decision.status, "previous_state": decision.previous_status})
 
 
 def route_list_queue(app: "Application", req: Request):
@@ -3366,15 +3397,14 @@ def route_release_logs(app: "Application", req: Request):
     output = app.read_output(release, offset, wait, req.long_poll)
     if output is None:
         raise _not_found(sha)
-    status, data, start, total = output
     headers = {"Content-Type": "text/plain; charset=utf-8",
-               "X-Log-Offset": str(total), "X-Log-Start": str(start),
-               "X-Release-State": status, "X-Release-Attempt": str(release.attempt)}
-    if status == Status.SUCCESS:  # a skipped command says so: the base its paths matched
+               "X-Log-Offset": str(output.total), "X-Log-Start": str(output.start),
+               "X-Release-State": output.status, "X-Release-Attempt": str(release.attempt)}
+    if output.status == Status.SUCCESS:  # a skipped command says so: the base its paths matched
         final = app.store.release_by_id(release.id)
         if final is not None and final.skipped_base:
             headers["X-Release-Skipped"] = final.skipped_base
-    return Reply(200, data, headers)
+    return Reply(200, output.data, headers)
 
 
 def route_history(app: "Application", req: Request):
@@ -3457,7 +3487,8 @@ def route_page(app: "Application", req: Request):
     req.params()
     commit_url = app.config.commit_url_prefix or ""
     html = PAGE_HTML.replace("{commit_url}", html_escape(commit_url))
-    return Reply(200, html.encode(), dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"}))
+    return Reply(200, html.encode(),
+                 dict(PAGE_HEADERS, **{"Content-Type": "text/html; charset=utf-8"}))
 
 
 def route_page_script(app: "Application", req: Request):
@@ -4065,7 +4096,7 @@ class Application:
         if release.status == Status.QUEUED:
             if self.store.end_attempt(release.id, Status.CANCELLED, error="cancelled",
                                       from_status=Status.QUEUED):
-                return Decision("cancelled", Status.CANCELLED, previous_state=Status.QUEUED)
+                return Decision("cancelled", Status.CANCELLED, previous_status=Status.QUEUED)
             release = self.store.release_by_id(release.id)  # it started meanwhile
         if release.status != Status.RUNNING:
             return Decision("not_queued", release.status)
@@ -4075,7 +4106,7 @@ class Application:
         if final is None or not final.is_final:
             return Decision("shutting_down", Status.RUNNING)
         if final.status == Status.CANCELLED and final.error == CANCELLED_WHILE_RUNNING:
-            return Decision("cancelled", final.status, previous_state=Status.RUNNING)
+            return Decision("cancelled", final.status, previous_status=Status.RUNNING)
         return Decision("not_queued", final.status)
 
     # -- waiting for news (long-polls)
@@ -4117,13 +4148,13 @@ class Application:
                 if kept is not None:
                     return _output_after(Status.RUNNING, kept[0], kept[1], offset)
                 # It ended meanwhile: its record already holds the final state and output.
-            row = self.store.release_output(release.id)
-            if row is None:
+            saved = self.store.release_output(release.id)
+            if saved is None:
                 return None
-            status, tail, total = row
             remaining = deadline - time.monotonic()
-            if total > offset or status in Status.FINAL or remaining <= 0 or give_up():
-                return _output_after(status, tail, total, offset)
+            if saved.total > offset or saved.status in Status.FINAL or remaining <= 0 \
+                    or give_up():
+                return _output_after(saved.status, saved.tail, saved.total, offset)
             self.store.wait_for_change(seen, remaining, give_up)
 
     def _give_up(self, poll: "LongPoll") -> Callable[[], bool]:
@@ -4268,7 +4299,7 @@ def log_attempt_end(event: str, release: Release) -> None:
 class Output(NamedTuple):
     """A piece of an attempt's output, as GET /release/logs answers it."""
 
-    state: str
+    status: str
     data: bytes  # the kept bytes after the asked position
     start: int  # the first position still kept
     total: int  # the next position: all output ever produced
