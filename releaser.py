@@ -49,25 +49,43 @@ The file reads top to bottom the way a release flows: configuration, storage, pr
 git workspace, running releases (the worker), notifications, the HTTP API, the application's
 life cycle, the command line, and last the web page's files.
 
-Threads, and the locks each shares (every other object belongs to one thread):
+Threads (Application.start starts them, Application._close joins them):
 
     main             reads signals (written to a socket by the handlers, so no work runs in
                      a handler); starts the shutdown thread
-    release-worker   Worker.run: one release at a time; writes Worker.live (a reference, set
-                     and cleared whole, so HTTP threads read it without a lock, once, and
-                     then use the LiveOutput's own Condition)
-    tree-cleaner     Workspace._clean_up: removes finished trees, git gc of the cache; takes
-                     Workspace._cache_lock against re-creating the cache
+    release-worker   Worker.run: one release at a time
+    tree-cleaner     Workspace._clean_up: removes finished trees, git gc of the cache
     attempt-events   AttemptEvents._deliver: the listeners of an attempt's start and end
     notify-<id>      Notifier._deliver, one per RELEASER_NOTIFY_URL
-    http             serve_forever, and one thread per connection (at most 512): each takes
-                     Store._write_lock (one writer, in BEGIN IMMEDIATE), a reader connection
-                     from Store._readers, waits on Store._changed (long-polls), LongPolls._lock
+    http             serve_forever, and one thread per connection (at most 512)
     daily-cleanup    deletes old records once a day
     shutdown         Application.shutdown, on the first SIGTERM or SIGINT
-    _log_lock        one log line at a time, from any thread
-    _started_children_lock   makes "fork, then register" one step (start_process) for the
-                     scan of an attempt's orphans (attempt_processes)
+
+Locks, what each guards, and who takes it:
+
+    Store._write_lock        the one writer connection (BEGIN IMMEDIATE ... COMMIT): every
+                             thread that writes (worker, http, notify, daily-cleanup, main at
+                             start-up, attempt-events never)
+    Store._readers           a queue of 4 reader connections, one per reading thread at a
+                             time (http, worker, notify)
+    Store._changed           the Condition long-polls wait on; Store.version, which it
+                             guards, is also read without it as a hint (re-checked under it)
+    LiveOutput.changed       the running attempt's output tail: worker writes, http reads
+    LongPolls._lock          the waiting long-polls: http threads, and HTTPServer's accept
+    HTTPServer._connections_lock   the count of open connections (accept and http threads)
+    Workspace._cache_lock    tree-cleaner's git gc against the worker re-creating the cache
+    ReleaseMetrics._lock     the Prometheus counters: attempt-events writes, http reads
+    _started_children_lock   "fork, then register" as one step (start_process), for the
+                             scan of an attempt's orphans (worker, tree-cleaner, shutdown)
+    _ssl_lock                the first import of ssl, by two notify threads at once
+    _log_lock                one log line (or chunk of release output) at a time
+
+Shared without a lock, because each is one reference written whole (atomic in CPython) and
+read once by its readers: Worker.live (the running attempt's LiveOutput: http threads then
+use its Condition), Worker._cancel_id and _current_id (cancel from http, re-checked by the
+worker after each claim), Workspace.remote_status (worker writes, /healthcheck reads),
+LongPoll.yielded (set under LongPolls._lock, read by its own http thread). Every other
+object belongs to one thread.
 """
 
 import base64
@@ -429,11 +447,14 @@ class RunAs:
 SECRETS_FD_VARIABLE = "RELEASER_SECRETS_FD"
 
 
-#: How the service runs this file again: loaded as the module `releaser` (see below).
-_RUN_AS_MODULE = ("import sys, importlib.util as u; sys.modules.setdefault('ssl', None); "
-                  "s = u.spec_from_file_location('releaser', sys.argv[1]); "
-                  "m = u.module_from_spec(s); sys.modules['releaser'] = m; "
-                  "s.loader.exec_module(m); sys.exit(m.main(sys.argv[2:]))")
+#: How the service runs this file again: loaded as the module `releaser` (see below). It
+#: marks `ssl` absent first, as the top of this file does for `python3 releaser.py`: the
+#: re-executed service is not `__main__`, so that line does not run there (what it saves,
+#: and what breaks without ssl, is said at the top of the file).
+_REEXEC_PROGRAM = ("import sys, importlib.util as u; sys.modules.setdefault('ssl', None); "
+                   "s = u.spec_from_file_location('releaser', sys.argv[1]); "
+                   "m = u.module_from_spec(s); sys.modules['releaser'] = m; "
+                   "s.loader.exec_module(m); sys.exit(m.main(sys.argv[2:]))")
 
 
 def reexec_in_place(environ: Mapping[str, str], argv: List[str]) -> None:
@@ -461,7 +482,7 @@ def reexec_in_place(environ: Mapping[str, str], argv: List[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable,
-              [sys.executable, "-c", _RUN_AS_MODULE, os.path.abspath(__file__)] + argv, env)
+              [sys.executable, "-c", _REEXEC_PROGRAM, os.path.abspath(__file__)] + argv, env)
 
 
 def _secrets_file(secrets: Dict[str, str]) -> int:
@@ -882,13 +903,13 @@ class Store:
     READERS = 4
 
     def __init__(self, path: str, events: Optional["AttemptEvents"] = None,
-                 outbox: Optional[Callable[[str, "Release", bytes],
-                                           List[Tuple[str, str]]]] = None):
+                 outbox_rows: Optional[Callable[[str, "Release", bytes],
+                                                List[Tuple[str, str]]]] = None):
         self.path = path
         self.events = events or AttemptEvents()
         # (event, release, output tail) -> [(destination, body)]: the notifications to write
         # in the transaction that starts or ends an attempt (see Notifier).
-        self.outbox = outbox
+        self.outbox_rows = outbox_rows
         self._write_lock = threading.Lock()
         # The reader pool: READERS slots, each a connection or None until first used. A
         # SimpleQueue blocks and wakes in C, where a Semaphore runs Python code under the GIL.
@@ -1313,12 +1334,12 @@ class Store:
         return release
 
     def _write_outbox(self, db, event: str, release: Release) -> None:
-        if self.outbox is None:
+        if self.outbox_rows is None:
             return
         tail = db.execute("SELECT output_tail FROM release_log WHERE id = ?",
                           (release.id,)).fetchone()[0]
         now = now_ms()
-        for destination, body in self.outbox(event, release, bytes(tail)):
+        for destination, body in self.outbox_rows(event, release, bytes(tail)):
             db.execute("INSERT INTO notification_outbox (destination, body, created_at, "
                        "next_try_at) VALUES (?, ?, ?, ?)", (destination, body, now, now))
 
@@ -1511,8 +1532,8 @@ def parse_legacy_time(value) -> Optional[int]:
 # Children are reaped by PID only, never with waitpid(-1): that could take a release shell's
 # exit status from subprocess, which would then report 0 for a failed command.
 
-ATTEMPT_MARKER = "RELEASER_ATTEMPT_ID"
-GIT_MARKER = "RELEASER_GIT_FOR"
+ATTEMPT_MARKER_VARIABLE = "RELEASER_ATTEMPT_ID"
+GIT_MARKER_VARIABLE = "RELEASER_GIT_FOR"
 PR_SET_CHILD_SUBREAPER = 36
 
 # The children this releaser started and still waits for (git, release commands). The lock
@@ -1665,7 +1686,7 @@ def attempt_processes(leader: Optional[int], marker: Optional[str]) -> List[int]
     if leader is not None:
         roots.append(leader)
     if marker and (leader is None or not _adopting_orphans):
-        roots += processes_with_env(ATTEMPT_MARKER, marker)
+        roots += processes_with_env(ATTEMPT_MARKER_VARIABLE, marker)
     return _alive_tree(roots, adopted)
 
 
@@ -1739,7 +1760,7 @@ def stop_git_processes(db_path: str, grace_s: float) -> int:
     at shutdown)."""
     def find():
         with _started_children_lock:  # those subprocess waits for itself
-            pids = [pid for pid in processes_with_env(GIT_MARKER, db_path)
+            pids = [pid for pid in processes_with_env(GIT_MARKER_VARIABLE, db_path)
                     if pid not in _started_children]
         for pid in pids:  # adopted ones die as our children: reap them
             _reap(pid)
@@ -1758,11 +1779,11 @@ class Interrupted(ReleaserError):
 
 
 def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], deadline: float,
-                hurry: threading.Event, max_output: int = 65536) -> Tuple[int, str]:
+                interrupt: threading.Event, max_output: int = 65536) -> Tuple[int, str]:
     """Run a short command (git) in its own process group: (exit status, its output).
 
     Standard input is empty; the command and its descendants are stopped when `deadline`
-    (monotonic) passes, giving status -1, or when `hurry` is set, raising Interrupted.
+    (monotonic) passes, giving status -1, or when `interrupt` is set, raising Interrupted.
     """
     proc = start_process(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -1774,7 +1795,7 @@ def run_command(argv: List[str], cwd: Optional[str], env: Mapping[str, str], dea
                                                                0.25)))
                 return proc.returncode, out[-max_output:].decode("utf-8", "replace")
             except subprocess.TimeoutExpired:
-                if hurry.is_set():
+                if interrupt.is_set():
                     raise Interrupted()
                 if time.monotonic() >= deadline:
                     return -1, RAN_OUT_OF_TIME
@@ -1882,12 +1903,12 @@ class Workspace:
                 self._git(["--git-dir", cache, "-c", "gc.autoDetach=false", "gc", "--auto",
                            "--quiet"], time.monotonic() + 600, threading.Event())
 
-    def check_remote(self, hurry: threading.Event) -> None:
+    def check_remote(self, interrupt: threading.Event) -> None:
         """Ask the remote once (the worker does, as it starts): a definite refusal is logged
         with git's reason and kept in remote_status; a network error only logged."""
         url = self.config.public_git_url
         rc, out = self._git(["ls-remote", "--heads", "--", url], time.monotonic() + 20,
-                            hurry, max_output=64 << 20)
+                            interrupt, max_output=64 << 20)
         if rc == 0:
             self.remote_status = "ok"
         elif _is_definite_git_error(out):
@@ -1916,7 +1937,7 @@ class Workspace:
             for name in os.listdir(self.trees):
                 remove_tree(os.path.join(self.trees, name))
 
-    def prepare(self, sha: str, marker: str, deadline: float, hurry: threading.Event,
+    def prepare(self, sha: str, marker: str, deadline: float, interrupt: threading.Event,
                 skip_if: Optional[Callable[[], bool]] = None) -> Optional[str]:
         """Bring the commit into the cache, check it (a commit, on an allowed branch), then
         lay out its tree and return the tree's path; or None, with no tree, when `skip_if`
@@ -1932,17 +1953,17 @@ class Workspace:
             try:
                 self._ensure_cache(rebuild, names)
                 if not self._has_release_ref(sha) or self._history_missing():
-                    self._fetch(sha, deadline, hurry)
-                    self._check_is_commit(sha, deadline, hurry)
+                    self._fetch(sha, deadline, interrupt)
+                    self._check_is_commit(sha, deadline, interrupt)
                 # Every attempt, not just the first fetch: a force push may have removed it.
-                self._check_on_allowed_branch(sha, deadline, hurry)
+                self._check_on_allowed_branch(sha, deadline, interrupt)
                 self.remote_status = "ok"
-                if hurry.is_set():  # stopping or cancelled while git was quick
+                if interrupt.is_set():  # stopping or cancelled while git was quick
                     raise Interrupted()
                 if skip_if is not None and skip_if():
                     return None
                 skip_if = None  # decided: a retry of the tree does not ask again
-                return self._lay_out_tree(sha, marker, deadline, hurry)
+                return self._lay_out_tree(sha, marker, deadline, interrupt)
             except GitError as exc:
                 if exc.final and _is_definite_git_error(str(exc)):
                     self.remote_status = str(exc).rsplit(": ", 1)[-1]
@@ -1955,20 +1976,20 @@ class Workspace:
                 log("%s; retrying in %g s" % (exc, backoff))
                 # A cache git cannot read is rebuilt; an unreachable remote is not its fault.
                 rebuild = not _is_connection_error(str(exc))
-            if hurry.wait(backoff):
+            if interrupt.wait(backoff):
                 raise Interrupted()
             backoff = min(backoff * 2, 30.0)
 
-    def _git(self, args: List[str], deadline: float, hurry: threading.Event,
+    def _git(self, args: List[str], deadline: float, interrupt: threading.Event,
              cwd: Optional[str] = None, max_output: int = 65536) -> Tuple[int, str]:
-        rc, output = run_command(["git"] + args, cwd, self._git_env(), deadline, hurry,
+        rc, output = run_command(["git"] + args, cwd, self._git_env(), deadline, interrupt,
                                  max_output)
         return rc, mask_secrets(output.strip(), self._secrets)
 
     def _git_env(self) -> Dict[str, str]:
         env = dict(self.config.release_env)
         env.update({"GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never", "LC_ALL": "C",
-                    "GIT_ASKPASS": "", "SSH_ASKPASS": "", GIT_MARKER: self.config.db_path})
+                    "GIT_ASKPASS": "", "SSH_ASKPASS": "", GIT_MARKER_VARIABLE: self.config.db_path})
         env.pop("GIT_DIR", None)
         env.pop("GIT_WORK_TREE", None)
         ssh = "ssh -o BatchMode=yes"
@@ -2039,9 +2060,9 @@ class Workspace:
                                % (self.cache, out))
             os.rename(building, self.cache)  # whole or absent: a crash leaves only ".new"
 
-    def _has_commit(self, sha: str, hurry: threading.Event) -> bool:
+    def _has_commit(self, sha: str, interrupt: threading.Event) -> bool:
         rc, _ = self._git(["--git-dir", self.cache, "cat-file", "-e", sha + "^{commit}"],
-                          time.monotonic() + 60, hurry)
+                          time.monotonic() + 60, interrupt)
         return rc == 0
 
     def _has_release_ref(self, sha: str) -> bool:
@@ -2060,7 +2081,7 @@ class Workspace:
         """RELEASER_GIT_DEPTH=0 asks for whole histories, but earlier fetches were shallow."""
         return self.config.git_depth == 0 and os.path.exists(os.path.join(self.cache, "shallow"))
 
-    def _fetch(self, sha: str, deadline: float, hurry: threading.Event) -> None:
+    def _fetch(self, sha: str, deadline: float, interrupt: threading.Event) -> None:
         url = self.config.public_git_url
         if self.config.git_depth:
             depth = ["--depth=%d" % self.config.git_depth]
@@ -2074,7 +2095,7 @@ class Workspace:
         # ones they would each bring a commit and its tree of their own.
         tags = ["+refs/tags/*:refs/tags/*"] if self.config.git_depth == 0 else []
         rc, by_sha = self._git(base + depth + ["--", url, "+%s:%s" % (sha, ref)] + tags,
-                               deadline, hurry)
+                               deadline, interrupt)
         if rc == 0:
             return
         if "dumb http transport" in by_sha:  # remembered: it cannot serve partial clones
@@ -2085,10 +2106,10 @@ class Workspace:
                            % (sha, url, _git_failure_reason(by_sha)), final=True)
         # The server would not send a commit by SHA: fetch every branch and tag instead.
         rc, everything = self._git(base + ["--", url, "+refs/heads/*:refs/heads/*",
-                                           "+refs/tags/*:refs/tags/*"], deadline, hurry)
+                                           "+refs/tags/*:refs/tags/*"], deadline, interrupt)
         if rc == 0:
-            if self._has_commit(sha, hurry):
-                self._git(["--git-dir", self.cache, "update-ref", ref, sha], deadline, hurry)
+            if self._has_commit(sha, interrupt):
+                self._git(["--git-dir", self.cache, "update-ref", ref, sha], deadline, interrupt)
                 return
             raise GitError("commit %s not found in the repository %s" % (sha, url), final=True)
         reason = _git_failure_reason(everything or by_sha)
@@ -2100,7 +2121,7 @@ class Workspace:
                        final=_is_definite_git_error(everything or by_sha))
 
     def paths_unchanged(self, base: str, sha: str, paths: Tuple[str, ...], deadline: float,
-                        hurry: threading.Event) -> Optional[bool]:
+                        interrupt: threading.Event) -> Optional[bool]:
         """Whether the two commits' trees are the same at `paths` (git pathspecs), compared
         as trees, not history (right after force pushes, rollbacks and merges); None when
         the base cannot be had (fetched by SHA when the cache lacks it) or compared."""
@@ -2108,30 +2129,30 @@ class Workspace:
             return None
         if not self._has_release_ref(base):
             try:
-                self._fetch(base, deadline, hurry)
+                self._fetch(base, deadline, interrupt)
             except GitError as exc:
                 log("the base %s of the path check is unavailable: %s" % (base[:12], exc))
                 return None
         rc, out = self._git(["--git-dir", self.cache, "diff", "--quiet", base, sha, "--"]
-                            + list(paths), deadline, hurry)
+                            + list(paths), deadline, interrupt)
         if rc in (0, 1):
             return rc == 0
         log("could not compare %s with %s: %s" % (base[:12], sha[:12], out))
         return None
 
-    def _check_is_commit(self, sha: str, deadline: float, hurry: threading.Event) -> None:
+    def _check_is_commit(self, sha: str, deadline: float, interrupt: threading.Event) -> None:
         """A SHA may name any object a server sends: an annotated tag would release its
         commit under another name (and that commit again under its own), a tree or blob
         cannot be checked out. Anything but a commit fails at once and leaves no ref."""
-        rc, kind = self._git(["--git-dir", self.cache, "cat-file", "-t", sha], deadline, hurry)
+        rc, kind = self._git(["--git-dir", self.cache, "cat-file", "-t", sha], deadline, interrupt)
         if rc == 0 and kind != "commit":
             self._git(["--git-dir", self.cache, "update-ref", "-d", "refs/releases/" + sha],
-                      deadline, hurry)
+                      deadline, interrupt)
             raise GitError("%s is a %s, not a commit: ask for the SHA of a commit" % (sha, kind),
                            final=True)
 
     def _check_on_allowed_branch(self, sha: str, deadline: float,
-                                 hurry: threading.Event) -> None:
+                                 interrupt: threading.Event) -> None:
         """The commit must be on a branch (or ref) of the remote that RELEASER_GIT_BRANCHES
         allows: a tip costs one `git ls-remote`; an older commit (a rollback) also a fetch of
         the allowed refs' recent history (since a day before the commit), kept under
@@ -2145,7 +2166,7 @@ class Workspace:
                  for p in patterns):
             flags = ["--heads", "--tags"]
         url = self.config.public_git_url
-        rc, out = self._git(["ls-remote"] + flags + ["--", url], deadline, hurry,
+        rc, out = self._git(["ls-remote"] + flags + ["--", url], deadline, interrupt,
                             max_output=64 << 20)
         if rc != 0:
             raise GitError("could not list the branches of %s: %s"
@@ -2156,7 +2177,7 @@ class Workspace:
             ref = ref[:-3] if ref.endswith("^{}") else ref  # an annotated tag's commit
             if ref_allowed(ref, patterns):
                 tips[ref] = target
-        if sha in tips.values() or (tips and self._is_ancestor_of(sha, tips, deadline, hurry)):
+        if sha in tips.values() or (tips and self._is_ancestor_of(sha, tips, deadline, interrupt)):
             return
         raise GitError("commit %s is on no branch of %s that RELEASER_GIT_BRANCHES allows "
                        "(%s): a pull request's commit, a commit only on a tag, or one a force "
@@ -2164,7 +2185,7 @@ class Workspace:
                        final=True)
 
     def _is_ancestor_of(self, sha: str, tips: Dict[str, str], deadline: float,
-                        hurry: threading.Event) -> bool:
+                        interrupt: threading.Event) -> bool:
         """Whether the commit is in the history of one of `tips` ({ref: object}).
 
         Asked of a second bare repository beside the cache, `allowed*.git`, that holds
@@ -2176,11 +2197,11 @@ class Workspace:
         # clone of one fetches each missing object lazily, without end): the cache, then.
         dumb = self._is_dumb_remote()
         ancestry = self.cache if dumb else self._ancestry_repository(object_format(sha),
-                                                                     deadline, hurry)
-        if self._held_tip_contains(ancestry, sha, tips, deadline, hurry):
+                                                                     deadline, interrupt)
+        if self._held_tip_contains(ancestry, sha, tips, deadline, interrupt):
             return True
         rc, when = self._git(["--git-dir", self.cache, "show", "-s", "--format=%ct", sha],
-                             deadline, hurry)
+                             deadline, interrupt)
         if rc != 0 or not when.isdigit():
             raise GitError("could not read commit %s in the cached clone: %s" % (sha, when))
         # Commit dates may be a little out of order (rebases, clocks): a day of margin.
@@ -2192,22 +2213,22 @@ class Workspace:
                  "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
         tail = [self.config.public_git_url if dumb else "origin"] + refspecs
         rc, out = self._git(fetch + ([] if dumb else ["--filter=tree:0"]) + since + tail,
-                            deadline, hurry)
+                            deadline, interrupt)
         if rc != 0 and since and not _is_connection_error(out):
             # Every allowed ref older than the day before: their whole histories, then.
-            rc, out = self._git(fetch + ["--filter=tree:0"] + tail, deadline, hurry)
+            rc, out = self._git(fetch + ["--filter=tree:0"] + tail, deadline, interrupt)
         if rc != 0:
             raise GitError("could not fetch the allowed branches of %s: %s"
                            % (self.config.public_git_url, _git_failure_reason(out)))
-        return self._held_tip_contains(ancestry, sha, tips, deadline, hurry)
+        return self._held_tip_contains(ancestry, sha, tips, deadline, interrupt)
 
     def _held_tip_contains(self, ancestry: str, sha: str, tips: Dict[str, str],
-                           deadline: float, hurry: threading.Event) -> bool:
+                           deadline: float, interrupt: threading.Event) -> bool:
         """Whether a ref of the ancestry repository that is still an allowed tip contains
         the commit (false where the commit is not there at all)."""
         rc, out = self._git(["--git-dir", ancestry, "for-each-ref", "--contains", sha,
                              "--format=%(objectname) %(refname)", "refs/allowed/"],
-                            deadline, hurry, max_output=64 << 20)
+                            deadline, interrupt, max_output=64 << 20)
         current = {"%s refs/allowed/%s" % (target, ref[len("refs/"):])
                    for ref, target in tips.items()}
         return rc == 0 and any(line in current for line in out.splitlines())
@@ -2225,7 +2246,7 @@ class Workspace:
             return False
 
     def _ancestry_repository(self, names: str, deadline: float,
-                             hurry: threading.Event) -> str:
+                             interrupt: threading.Event) -> str:
         """The commits-only repository for branch checks (see _is_ancestor_of), made on
         first use: bare, a partial clone of the remote (named origin, without credentials)."""
         path = os.path.join(self.config.work_dir, "allowed.git" if names == "sha1"
@@ -2241,7 +2262,7 @@ class Workspace:
         building = path + ".new"
         remove_tree(building)
         kind = ["--object-format=sha256"] if names == "sha256" else []
-        rc, out = self._git(["init", "--quiet", "--bare"] + kind + [building], deadline, hurry)
+        rc, out = self._git(["init", "--quiet", "--bare"] + kind + [building], deadline, interrupt)
         settings = [("core.repositoryformatversion", "1"),
                     ("extensions.partialClone", "origin"),
                     ("remote.origin.url", self.config.public_git_url),
@@ -2250,7 +2271,7 @@ class Workspace:
         for key, value in settings:
             if rc == 0:
                 rc, out = self._git(["--git-dir", building, "config", key, value],
-                                    deadline, hurry)
+                                    deadline, interrupt)
         if rc != 0:
             raise GitError("could not create %s: %s" % (path, out))
         with open(os.path.join(building, "releaser-url"), "w") as f:
@@ -2259,7 +2280,7 @@ class Workspace:
         return path
 
     def _lay_out_tree(self, sha: str, marker: str, deadline: float,
-                      hurry: threading.Event) -> str:
+                      interrupt: threading.Event) -> str:
         os.makedirs(self.trees, exist_ok=True)
         tree = os.path.join(self.trees, "%s-%s" % (sha[:12], marker[:8]))
         remove_tree(tree)
@@ -2269,7 +2290,7 @@ class Workspace:
             remove_tree(tree)
             raise GitError("could not create the release tree %s: %s" % (tree, exc))
         rc, out = self._git(["-c", "advice.detachedHead=false", "checkout", "--quiet",
-                             "--detach", sha], deadline, hurry, cwd=tree)
+                             "--detach", sha], deadline, interrupt, cwd=tree)
         if rc != 0:
             remove_tree(tree)
             raise GitError("could not check out commit %s: %s" % (sha, _git_failure_reason(out)))
@@ -2766,7 +2787,7 @@ class Worker:
             raise Interrupted()
         env = dict(self.config.release_env)
         env.update({"RELEASER_GIT_COMMIT_SHA": release.sha,
-                    "RAILWAY_GIT_COMMIT_SHA": release.sha, ATTEMPT_MARKER: marker})
+                    "RAILWAY_GIT_COMMIT_SHA": release.sha, ATTEMPT_MARKER_VARIABLE: marker})
         user = self.config.run_as
         as_user = {}
         if user is not None:
@@ -3722,8 +3743,11 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
       - send_error(): http.server's own errors, as JSON;
       - _send() writes the status line and headers by hand (not send_response), in one piece;
       - log_message(): through log(), with control characters escaped;
-      - uses `raw_requestline`, `requestline`, `command`, `path`, `headers`,
-        `close_connection`, `date_time_string()`, `address_string()`, `log_request()`.
+      - relies on handle()'s keep-alive loop (calling handle_one_request until
+        `close_connection`), on `protocol_version` = HTTP/1.1 and `timeout` (applied to the
+        socket by StreamRequestHandler.setup), and uses `raw_requestline`, `requestline`,
+        `command`, `path`, `headers`, `connection`, `wfile`, `date_time_string()`,
+        `address_string()`, `log_request()`.
     """
 
     protocol_version = "HTTP/1.1"

@@ -776,7 +776,7 @@ class TestConfiguration:
 
 class TestStatesDefinedOnce:
     """Status lists the states; every other copy (the schema's CHECKs, /metrics, cleanup,
-    pre-deploy.sh's final states) must agree with it."""
+    SQL written out, the web page, pre-deploy.sh) must agree with it."""
 
     def test_the_schema_metrics_and_cleanup_take_their_states_from_status(self, tmp_path):
         store = releaser_py.Store(str(tmp_path / "db.sqlite"))
@@ -802,6 +802,34 @@ class TestStatesDefinedOnce:
                   if set(case.split(" | ")) & set(releaser_py.Status.FINAL)]
         assert finals and all(case <= set(releaser_py.Status.ALL) for case in finals)
         assert set(releaser_py.Status.FINAL) in finals  # "a final answer holds all the rest"
+
+
+    def test_every_other_copy_of_the_states_is_one_of_status(self):
+        # The copies that cannot be built from Status: SQL written out, the web page's
+        # script, style and filter, and every `case` on a state in pre-deploy.sh. A new
+        # state (or a renamed one) must fail here until each copy knows it.
+        states, final = set(releaser_py.Status.ALL), set(releaser_py.Status.FINAL)
+        source = open(RELEASER).read()
+        sql_words = re.findall(r"(?<!lower\()release_status (?:=|<>) '(\w+)'", source)
+        assert sql_words and set(sql_words) <= states, sql_words
+
+        def js_list(name):
+            found = re.search(r"const %s = \[([^\]]*)\]" % name, releaser_py.PAGE_JS)
+            return re.findall(r"'(\w+)'", found.group(1))
+        assert set(js_list("FINAL")) == final
+        assert set(js_list("RETRYABLE")) == final - {"success"}
+        assert set(js_list("order")) == states
+        options = re.findall(r'<option value="(\w*)">', releaser_py.PAGE_HTML)
+        assert set(options) == states | {""}
+        assert set(re.findall(r"\.state-(\w+) \{", releaser_py.PAGE_CSS)) == states
+
+        with open(SCRIPT) as f:
+            script = f.read()
+        arms = []
+        for block in re.findall(r"case \$r?_?state in(.*?)esac", script, re.S):
+            for arm in re.findall(r"(?:^|;;)\s*(?:#[^\n]*\s*)*([\w |]+)\)", block):
+                arms += [word.strip() for word in arm.split("|")]  # (`*)` is left out)
+        assert {"queued", "running", "failed"} <= set(arms) <= states, arms
 
 
 class TestSkipBase:
@@ -3168,30 +3196,6 @@ def raw_request(port, data):
     return int(head.split()[1]), body
 
 
-class TestApiKey:
-    KEY = "k3y-for-tests-0123456789"
-
-    def test_every_route_but_healthcheck_needs_the_key(self, apps):
-        app = apps(RELEASER_API_KEY=self.KEY)
-        for method, path in (("GET", "/queue"), ("POST", "/queue"), ("GET", "/metrics"),
-                             ("DELETE", "/queue/" + ZERO_SHA), ("GET", "/nope"),
-                             ("POST", "/cleanup"), ("HEAD", "/queue"), ("FROB", "/queue"),
-                             ("GET", "/release?commit-sha=" + ZERO_SHA)):
-            for headers in ({"Authorization": "Bearer wrong"}, {"X-API-Key": self.KEY[:-1]},
-                            {"X-API-Key": self.KEY + "x"}, {"Authorization": "Basic " + self.KEY},
-                            {"Authorization": ""}):
-                resp = app.request(method, path, headers=headers)
-                assert resp.status == 401, (method, path, headers)
-                assert resp.headers["WWW-Authenticate"] == "Bearer"
-        assert app.request("GET", "/healthcheck", headers={"Authorization": "x"}).status \
-            == 200
-        assert app.request("GET", "/queue",
-                           headers={"Authorization": "Bearer " + self.KEY}).status == 200
-        assert app.request("GET", "/queue", headers={"X-API-Key": self.KEY}).status == 200
-        assert app.db("SELECT COUNT(*) FROM release_log") == [(0,)]
-        assert self.KEY not in app.log()
-
-
 # --- Hostile input ------------------------------------------------------------------------------
 
 
@@ -3637,10 +3641,35 @@ class TestClientDisconnects:
 # --- API key ------------------------------------------------------------------------------------
 
 
+class TestApiKey:
+    KEY = "k3y-for-tests-0123456789"
+
+    def test_every_route_but_healthcheck_needs_the_key(self, apps):
+        app = apps(RELEASER_API_KEY=self.KEY)
+        for method, path in (("GET", "/queue"), ("POST", "/queue"), ("GET", "/metrics"),
+                             ("DELETE", "/queue/" + ZERO_SHA), ("GET", "/nope"),
+                             ("POST", "/cleanup"), ("HEAD", "/queue"), ("FROB", "/queue"),
+                             ("GET", "/release?commit-sha=" + ZERO_SHA)):
+            for headers in ({"Authorization": "Bearer wrong"}, {"X-API-Key": self.KEY[:-1]},
+                            {"X-API-Key": self.KEY + "x"}, {"Authorization": "Basic " + self.KEY},
+                            {"Authorization": ""}):
+                resp = app.request(method, path, headers=headers)
+                assert resp.status == 401, (method, path, headers)
+                assert resp.headers["WWW-Authenticate"] == "Bearer"
+        assert app.request("GET", "/healthcheck", headers={"Authorization": "x"}).status \
+            == 200
+        assert app.request("GET", "/queue",
+                           headers={"Authorization": "Bearer " + self.KEY}).status == 200
+        assert app.request("GET", "/queue", headers={"X-API-Key": self.KEY}).status == 200
+        assert app.db("SELECT COUNT(*) FROM release_log") == [(0,)]
+        assert self.KEY not in app.log()
+
+
 class TestApiKeyHardening:
-    """Depends on: RequestHandler._check_api_key running before find_route and reading only
-    the Authorization (Bearer) and X-API-Key headers, comparing digests; _send closing a
-    connection whose body was left unread."""
+    """Depends on: check_api_key running in answer_request before find_route and before the
+    body is read, reading only the Authorization (Bearer, or Basic's password) and X-API-Key
+    headers, compared in constant time; _send closing a connection whose body was left
+    unread."""
 
     KEY = "hardening-key-0123456789"
     PATHS = ("/healthcheck", "/queue", "/queue/" + NEW, "/queue/", "/release?commit-sha=" + NEW,
