@@ -843,7 +843,7 @@ class AttemptEvents:
     slow one delays nothing; one that fails is logged, never fatal (huey's _emit). Anything
     that must survive a crash is written by the Store in the transaction itself, never by a
     listener: a listener only reacts (logs, wakes a thread). Events emitted before start()
-    wait for it.
+    wait for it. (Long-polls need no listener: the Store wakes them after every commit.)
     """
 
     def __init__(self):
@@ -2669,6 +2669,8 @@ class Worker:
         live = LiveOutput(release.id, self.config.log_tail_bytes)
         self.live = live
         self.store.wake_waiters()  # log readers waiting on this attempt switch to `live`
+        # Logged here, not by a listener (which runs later, on its own thread): this line
+        # must come before the command's first line of output in the log.
         log("release %s attempt %d started" % (release.sha, release.attempt))
         tree = None
         try:
