@@ -3853,6 +3853,7 @@ class TestLoad:
         dribbler = threading.Thread(target=dribble, daemon=True)
         dribbler.start()
         try:
+            wait_for(lambda: sent[0] >= 1, 10, "the slow clients to begin dribbling")
             # Liveness with a deadline (5 s each), not a benchmark.
             resp = service.request("GET", "/healthcheck", timeout=5)
             assert resp.status == 200 and resp.json()["status"] == "OK"
@@ -3862,7 +3863,6 @@ class TestLoad:
             assert resp.json()["state"] == "success"
             # The 200 were still held open while those answers came.
             assert thread_count(pid) >= baseline + 200
-            assert sent[0] >= 1
         finally:
             stop.set()
             dribbler.join(5)
