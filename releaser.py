@@ -654,9 +654,10 @@ CREATE TABLE release_queue (
 );
 """ % {"states": STATES_SQL, "final": FINAL_STATES_SQL}
 
-#: The changes of each version after the first, each applied in one transaction that also
-#: sets user_version: a database of any older version (a Node one too, once converted to
-#: version 1) is brought up to date in place at start-up. Changes are additive only.
+#: The changes of each version after the first: a database of any older version (a Node one
+#: too, converted to version 1 first) is brought up to date in place at start-up, every step
+#: in one transaction with the new user_version (Store._upgrade_schema). Changes are
+#: additive only.
 SCHEMA_UPGRADES = {
     # 2: who asked for each attempt (X-Requested-By, X-Deployment-Id of POST /queue).
     2: """
@@ -1062,7 +1063,8 @@ class Store:
             log("upgraded the database %s to schema version %d (from %d)"
                 % (self.path, SCHEMA_VERSION, version))
         for release in ended:
-            self.events.emit("ended", release)
+            if release is not None:
+                self.events.emit("ended", release)
 
     def _convert_node_database(self, db, tables, columns) -> Tuple[int, List[int]]:
         """Convert the original Node implementation's database in place, keeping its history.
