@@ -324,16 +324,19 @@ class App(ServiceClient):
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         headers, body = self._request_headers(headers, body)
+        data = body.encode() if isinstance(body, str) else body or b""
+        reply = releaser_py.answer_request(self.app, method, path, self._message(headers),
+                                           lambda: data)
+        payload, reply_headers = reply.encoded()
+        return Response(reply.status, self._message(reply_headers), payload)
+
+    @staticmethod
+    def _message(headers):
+        """Headers as http.server and http.client hold them (names in any case)."""
         message = http.client.HTTPMessage()
         for name, value in headers.items():
             message[name] = value
-        data = body.encode() if isinstance(body, str) else body or b""
-        reply = releaser_py.answer_request(self.app, method, path, message, lambda: data)
-        payload, reply_headers = reply.encoded()
-        answer_headers = http.client.HTTPMessage()
-        for name, value in reply_headers.items():
-            answer_headers[name] = value
-        return Response(reply.status, answer_headers, payload)
+        return message
 
     def close(self):
         self.app.shutdown(0, threading.Event())
