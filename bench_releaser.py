@@ -7,10 +7,10 @@ Run it from the project folder (standard library only, Python 3.9+; `wrk` and `c
     python3 bench_releaser.py --quick    # a small one that shows the script still works (< 60 s)
     python3 bench_releaser.py --only git --releaser /tmp/patched/releaser.py   # one part, a copy
 
-Options: --only service|git|skip|history (repeatable), --client auto|wrk|python, --work-dir DIR,
---releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the servers' logs),
---baseline-cmd CMD (and --baseline-sha-param, --baseline-state-field, --baseline-poll-ms):
-see "Side by side" below.
+Options: --only service|crowd|git|skip|history (repeatable), --client auto|wrk|python,
+--work-dir DIR, --releaser PATH, --pre-deploy PATH, --keep (keep the run folder with the
+servers' logs), --baseline-cmd CMD (and --baseline-sha-param, --baseline-state-field,
+--baseline-poll-ms): see "Side by side" below.
 Figures are wall-clock times on a machine of 2 cores: other work on it shows in them, so the
 load average before and after the run is printed with the table, and a comparison with another
 implementation means something only when both were measured in the same run (--baseline-cmd).
@@ -67,6 +67,12 @@ a table with their target and PASS/MISS):
                 32 concurrent keep-alive clients: by `wrk --latency` when it is installed, else
                 by a Python keep-alive client (processes of threads using http.client); the
                 table says which client produced each figure.
+  crowd         with a release running, 600 connections (more than the 512 served at once)
+                each send a long-poll of it, one after the other from one client: the time
+                to open them all (a listen backlog that overflows shows as 1 s SYN retries),
+                then a `GET /healthcheck` and a `POST /queue` on new connections, timed: the
+                oldest long-polls yield their places so that these still answer. Three
+                rounds (one with --quick), each on a fresh server; medians.
   memory        the server's VmRSS (/proc/<pid>/status) idle, at start and after releases,
                 and its peak while under the status load.
   history       `GET /metrics` (7 days, the default, and 30 days: every row) and `GET /queue`
@@ -1640,6 +1646,70 @@ def measure_history(settings: Settings, repo: Repo, args, run_dir: str,
         server.stop()
 
 
+CROWD = 600  # long-polls held open at once: more than HTTPServer.MAX_CONNECTIONS (512)
+
+
+def measure_crowd(settings: Settings, repo: Repo, args, run_dir: str, report: Report) -> None:
+    """A crowd of waiting clients: with a release running, CROWD connections each send a
+    long-poll of it (`GET /release?wait=60`), one after the other, as fast as one client can;
+    then `GET /healthcheck` and a `POST /queue` on new connections, timed. Past three
+    quarters of the places the oldest long-polls yield theirs (README, "HTTP"), which is
+    what keeps those two answering; the time to open the crowd shows SYN retries (1 s each)
+    when the listen backlog overflows. Rounds: 1 with --quick, else 3; medians."""
+    remote = remote_copy(repo, os.path.join(run_dir, "crowd-remote.git"))
+    rounds = 1 if settings.quick else 3
+    opened_ms: List[float] = []
+    healthcheck_ms: List[float] = []
+    queue_ms: List[float] = []
+    for r in range(rounds):
+        # A server of its own each round: a stopped one would run its release again.
+        server = Server(run_dir, "crowd-%d" % r, args.releaser, remote.url, "sleep 600",
+                        "bench-" + os.urandom(12).hex())
+        try:
+            running, queued = remote.shas[2 * r], remote.shas[2 * r + 1]
+            server.start()
+            push(remote, running)
+            server.queue(running)
+            deadline = time.monotonic() + 60
+            while server.state_of(server.request("GET", server.release_path(running))[1]) \
+                    != "running":
+                if time.monotonic() > deadline:
+                    raise BenchError("the crowd's release did not start within 60 s")
+                time.sleep(0.02)
+            head = ("GET %s HTTP/1.1\r\nHost: bench\r\nX-API-Key: %s\r\n\r\n"
+                    % (server.release_path(running, wait=True), server.api_key)).encode()
+            clients: List[socket.socket] = []
+            try:
+                began = time.monotonic()
+                for _ in range(CROWD):
+                    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                    clients.append(sock)
+                    sock.sendall(head)
+                opened_ms.append((time.monotonic() - began) * 1000)
+                began = time.monotonic()
+                status, _, _ = server.request("GET", "/healthcheck", timeout=30)
+                healthcheck_ms.append((time.monotonic() - began) * 1000)
+                if status != 200:
+                    raise BenchError("GET /healthcheck answered %d in the crowd" % status)
+                push(remote, queued)
+                began = time.monotonic()
+                server.queue(queued)
+                queue_ms.append((time.monotonic() - began) * 1000)
+            finally:
+                for sock in clients:
+                    sock.close()
+        finally:
+            server.stop()
+    about = "%d long-polls open, median of %d" % (CROWD, rounds)
+    report.add("crowd_open", median(opened_ms), "ms", None,
+               "%d connections each sending a long-poll, one client; max %s ms"
+               % (CROWD, _number(max(opened_ms))))
+    report.add("crowd_healthcheck", median(healthcheck_ms), "ms", below(500, "ms"),
+               "GET /healthcheck on a new connection, " + about)
+    report.add("crowd_queue", median(queue_ms), "ms", below(500, "ms"),
+               "POST /queue on a new connection, " + about)
+
+
 PAGE_SAMPLES = 40  # GETs of each GET /releases query, for its median and p95
 
 
@@ -1745,7 +1815,7 @@ def machine_description() -> str:
                                             sys.version.split()[0], ", ".join(tools))
 
 
-SECTIONS = ("service", "git", "skip", "history")
+SECTIONS = ("service", "crowd", "git", "skip", "history")
 
 
 def parse_args(argv: Optional[List[str]]):
@@ -1811,6 +1881,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "service" in parts:
             section(report, "service (dispatch, completion, status load, memory)",
                     measure_service, settings, small, args, run_dir, report)
+        if "crowd" in parts:
+            section(report, "a crowd of long-polls", measure_crowd, settings, small, args,
+                    run_dir, report)
         if "git" in parts:
             big = repo_for(settings.big_repo, args.work_dir)
             section(report, "git preparation", measure_git, settings, big, args, run_dir,

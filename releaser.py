@@ -3167,7 +3167,8 @@ class LongPoll:
 class LongPolls:
     """The long-polls waiting now, oldest first. A long-poll holds a connection (a place
     of HTTPServer.MAX_CONNECTIONS) for up to a minute; when places run short, the oldest
-    are answered at once with the current state, `Retry-After: 1` and `Connection: close`,
+    (a batch: HTTPServer.LONG_POLL_BATCH more than needed) are answered at once with the
+    current state, `Retry-After: 1` and `Connection: close`,
     so that a crowd of waiting clients never locks out /healthcheck or a new POST /queue,
     and each waiting client pauses before it asks again."""
 
@@ -3903,7 +3904,8 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 
     MAX_CONNECTIONS = 512
     LONG_POLL_PLACES = MAX_CONNECTIONS * 3 // 4  # past this, the oldest long-polls yield
-    request_queue_size = 128  # the listen backlog: socketserver's 5 stalls bursts in SYN retries
+    LONG_POLL_BATCH = MAX_CONNECTIONS // 8  # ... this many more at once
+    request_queue_size = MAX_CONNECTIONS  # the listen backlog: less stalls bursts in SYN retries
     daemon_threads = True
     block_on_close = False
 
@@ -3935,7 +3937,9 @@ class HTTPServer(http.server.ThreadingHTTPServer):
                 self._connections += 1
             crowd = self._connections - self.LONG_POLL_PLACES
         if crowd > 0:
-            self.app.long_polls.yield_oldest(crowd)
+            # Free a batch at once: each yield wakes every waiting thread, so one per
+            # connection would make a crowd cost a wake-up of hundreds of threads per client.
+            self.app.long_polls.yield_oldest(crowd + self.LONG_POLL_BATCH)
         if full:
             try:
                 request.setblocking(False)

@@ -478,9 +478,9 @@ def thread_count(pid):
 
 def open_connections(service, count, baseline, make=None):
     """Open `count` connections a few at a time, each batch taken by the service (one thread
-    per connection) before the next: the service's listen backlog is socketserver's 5, so a
-    faster burst stalls in SYN retries (test_a_burst_of_connections_is_taken_at_once), which
-    is not what the tests using this are about.
+    per connection) before the next, so that the count of threads says which connections
+    the service holds: bursts (test_a_burst_of_connections_is_taken_at_once) are not what the
+    tests using this are about.
     `baseline` is the service's thread count with no connection open."""
     make = make or (lambda: socket.create_connection(("127.0.0.1", service.port), timeout=5))
     opened = []
