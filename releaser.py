@@ -2585,10 +2585,13 @@ class Worker:
         self._current_id: Optional[int] = None
         self._cancel_id: Optional[int] = None
         self._kill_grace_s = config.kill_grace_ms / 1000
-        # hurry() writes a byte here, so the select in _follow_command wakes at once.
-        self._interrupt_r, self._interrupt_w = os.pipe()
-        os.set_blocking(self._interrupt_r, False)
-        os.set_blocking(self._interrupt_w, False)
+        # _interrupt_attempt() sends a byte here, so the select in _follow_command wakes at
+        # once. A socket pair, not a pipe: an HTTP thread may still cancel after close(),
+        # and a closed socket object refuses (EBADF) where os.write on a closed pipe's
+        # number would write into whatever file has reused it.
+        self._interrupt_r, self._interrupt_w = socket.socketpair()
+        self._interrupt_r.setblocking(False)
+        self._interrupt_w.setblocking(False)
         self.thread = threading.Thread(target=self.run, name="release-worker", daemon=True)
 
     def start(self) -> None:
@@ -2596,6 +2599,11 @@ class Worker:
 
     def is_alive(self) -> bool:
         return self.thread.is_alive()
+
+    def close(self) -> None:
+        """Close the wake-up sockets, once the thread has ended (Application._close)."""
+        self._interrupt_r.close()
+        self._interrupt_w.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -2622,10 +2630,10 @@ class Worker:
             self._interrupt_attempt()
 
     def _drain_interrupts(self) -> None:
-        """Empty the wake-up pipe, so that a byte left by one attempt's interruption does
+        """Empty the wake-up socket, so that a byte left by one attempt's interruption does
         not keep the next one's select awake."""
         try:
-            while os.read(self._interrupt_r, 4096):
+            while self._interrupt_r.recv(4096):
                 pass
         except BlockingIOError:
             pass
@@ -2633,7 +2641,7 @@ class Worker:
     def _interrupt_attempt(self) -> None:
         self._interrupt.set()
         try:
-            os.write(self._interrupt_w, b"x")  # wakes the select in _follow_command
+            self._interrupt_w.send(b"x")  # wakes the select in _follow_command
         except OSError:
             pass
 
@@ -2850,7 +2858,7 @@ class Worker:
                             relay.feed(data)
                         else:  # output closed; the command may still be running
                             selector.unregister(stdout)
-                    elif key.fd == self._interrupt_r:
+                    elif key.fileobj is self._interrupt_r:
                         self._drain_interrupts()  # the flags say what to do
                 if time.monotonic() >= next_save:
                     saved_total = self._save_output(release.id, live, saved_total)
@@ -4235,6 +4243,7 @@ class Application:
             self.worker.hurry()
             if self.worker.is_alive():
                 self.worker.thread.join()
+            self.worker.close()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -4281,6 +4281,63 @@ class TestCrashRecovery:
         assert os.listdir(str(trees)) == []
 
 
+def open_descriptors():
+    """This process's open file descriptors, each as what it points to (a file, a pipe, a
+    socket), so that one closed and reused for something else does not look the same."""
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[int(fd)] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:  # closed meanwhile (the listdir's own descriptor among them)
+            pass
+    return found
+
+
+class TestEmbedding:
+    """A program may run the service inside its own process (these tests do): Application
+    start() and shutdown(), as many times as it likes."""
+
+    def test_an_application_that_stopped_leaves_no_descriptor_open(self, tmp_path, repo):
+        before = open_descriptors()
+        app = releaser_py.Application(releaser_py.Config.from_env(service_env(tmp_path, repo)))
+        app.start()
+        sha = repo.commit()
+        conn = http.client.HTTPConnection("127.0.0.1", app.server.server_address[1],
+                                          timeout=10)
+        conn.request("POST", "/queue", json.dumps({"commitSha": sha}),
+                     {"Content-Type": "application/json"})
+        queued = conn.getresponse()
+        assert queued.status == 200, queued.read()
+        queued.read()
+        conn.request("GET", "/release?commit-sha=%s&wait=30" % sha)
+        assert json.loads(conn.getresponse().read())["state"] == "success"
+        conn.close()
+        app.shutdown(0, threading.Event())
+
+        def left_open():
+            return {fd: what for fd, what in open_descriptors().items()
+                    if before.get(fd) != what}
+        # (HTTP threads close their connections just after answering)
+        deadline = time.monotonic() + 5
+        while left_open() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert left_open() == {}
+
+    def test_an_application_whose_start_failed_leaves_no_descriptor_open(self, tmp_path,
+                                                                          repo):
+        # Its last step fails: the port is taken, after the database, the worker and every
+        # thread have started.
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            before, threads = open_descriptors(), set(threading.enumerate())
+            app = releaser_py.Application(releaser_py.Config.from_env(
+                service_env(tmp_path, repo, PORT=str(taken.getsockname()[1]))))
+            with pytest.raises(releaser_py.StartupError, match="cannot listen"):
+                app.start()
+            assert open_descriptors() == before
+            wait_for(lambda: set(threading.enumerate()) <= threads, 5,
+                     "the threads it started to end")
+
+
 class TestShutdown:
     def test_sigterm_lets_the_running_release_finish_and_keeps_the_queue(self, releaser, repo,
                                                                          tmp_path):
