@@ -76,6 +76,18 @@ def wait_for(condition, timeout=15.0, message="condition"):
         time.sleep(0.02)
 
 
+@contextmanager
+def database(path):
+    """A connection to a test's SQLite file, committed and closed at the end (sqlite3's own
+    `with` only commits: the connection and its descriptors wait for the garbage collector)."""
+    db = sqlite3.connect(str(path))
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -196,7 +208,7 @@ class ServiceClient:
     # -- the database, read directly
 
     def db(self, sql, args=()):
-        with sqlite3.connect(self.db_path) as db:
+        with database(self.db_path) as db:
             return db.execute(sql, args).fetchall()
 
 
@@ -730,7 +742,7 @@ class TestConfiguration:
     def test_a_database_of_unknown_schema_stops_start_up(self, tmp_path, repo):
         db_path = tmp_path / "data" / "releases.sqlite"
         os.makedirs(str(db_path.parent))
-        with sqlite3.connect(str(db_path)) as db:
+        with database(db_path) as db:
             db.execute("CREATE TABLE customers (id INTEGER)")
         assert "customers" in startup_error(tmp_path, repo)
 
@@ -874,7 +886,7 @@ def make_node_database(db_path, rows):
     """A database as the original Node releaser left it: its schema verbatim, and `rows` of
     (sha, status, queued_at, started_at, ended_at) in its formats."""
     os.makedirs(str(db_path.parent), exist_ok=True)
-    with sqlite3.connect(str(db_path)) as db:
+    with database(db_path) as db:
         db.executescript("""
             CREATE TABLE migrations (id INTEGER PRIMARY KEY AUTOINCREMENT,
                 filename TEXT UNIQUE, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP);
@@ -921,7 +933,7 @@ class TestStorage:
             self, app, repo):
         sha = repo.commit()
         app.wait_final(sha) if app.queue(sha).status == 200 else None
-        with sqlite3.connect(app.db_path) as db:
+        with database(app.db_path) as db:
             now = int(time.time() * 1000)
             for n, sha_ in enumerate(("a" * 40, "b" * 40)):
                 if n == 0:
@@ -948,10 +960,10 @@ class TestStorage:
         db_path = tmp_path / "data" / "releases.sqlite"
         make_node_database(db_path, [
             ("e" * 40, "running", "2026-11-21 10:00:00", "2026-11-21T10:00:01.000Z", None)])
-        with sqlite3.connect(str(db_path)) as db:  # makes schema version 2's step fail
+        with database(db_path) as db:  # makes schema version 2's step fail
             db.execute("CREATE TABLE release_requester (x)")
         assert "release_requester already exists" in startup_error(tmp_path, repo)
-        with sqlite3.connect(str(db_path)) as db:  # as the Node releaser left it
+        with database(db_path) as db:  # as the Node releaser left it
             assert db.execute("PRAGMA user_version").fetchone() == (0,)
             assert db.execute("SELECT git_commit_sha, release_status FROM release_log"
                               ).fetchall() == [("e" * 40, "running")]
@@ -4297,6 +4309,12 @@ def open_descriptors():
     return found
 
 
+def opened_since(before):
+    """The descriptors open now that were not open (to the same thing) in `before`; those
+    closed meanwhile do not count: an earlier test's leftovers may go at any time."""
+    return {fd: what for fd, what in open_descriptors().items() if before.get(fd) != what}
+
+
 class TestEmbedding:
     """A program may run the service inside its own process (these tests do): Application
     start() and shutdown(), as many times as it likes."""
@@ -4317,15 +4335,11 @@ class TestEmbedding:
         assert json.loads(conn.getresponse().read())["state"] == "success"
         conn.close()
         app.shutdown(0, threading.Event())
-
-        def left_open():
-            return {fd: what for fd, what in open_descriptors().items()
-                    if before.get(fd) != what}
         # (HTTP threads close their connections just after answering)
         deadline = time.monotonic() + 5
-        while left_open() and time.monotonic() < deadline:
+        while opened_since(before) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert left_open() == {}
+        assert opened_since(before) == {}
 
     def test_an_application_whose_start_failed_leaves_no_descriptor_open(self, tmp_path,
                                                                           repo):
@@ -4337,7 +4351,7 @@ class TestEmbedding:
                 service_env(tmp_path, repo, PORT=str(taken.getsockname()[1]))))
             with pytest.raises(releaser_py.StartupError, match="cannot listen"):
                 app.start()
-            assert open_descriptors() == before
+            assert opened_since(before) == {}
             wait_for(lambda: set(threading.enumerate()) <= threads, 5,
                      "the threads it started to end")
 
@@ -5593,7 +5607,7 @@ class TestPreDeployReachability:
         service.queue(running)
         script = predeploy(service, waiting)
         wait_for(lambda: long_polls(waiting), 10, "the script to wait for its release")
-        with sqlite3.connect(service.db_path) as db:
+        with database(service.db_path) as db:
             db.execute("DELETE FROM release_queue WHERE git_commit_sha = ?", (waiting,))
             db.execute("DELETE FROM release_log WHERE git_commit_sha = ?", (waiting,))
         open_gate(tmp_path, running)  # the releaser's next change wakes the long-poll
