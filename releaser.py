@@ -3176,9 +3176,9 @@ class LongPolls:
     """The long-polls waiting now, oldest first. A long-poll holds a connection (a place
     of HTTPServer.MAX_CONNECTIONS) for up to a minute; when places run short, the oldest
     (a batch: HTTPServer.LONG_POLL_BATCH more than needed) are answered at once with the
-    current state, `Retry-After: 1` and `Connection: close`,
-    so that a crowd of waiting clients never locks out /healthcheck or a new POST /queue,
-    and each waiting client pauses before it asks again."""
+    current state, `Retry-After: 1` and `Connection: close`, so that a crowd of waiting
+    clients never locks out /healthcheck or a new POST /queue, and each waiting client
+    pauses before it asks again."""
 
     def __init__(self, wake: Callable[[], None]):
         self._wake = wake  # makes every waiting long-poll look at its flags
