@@ -106,7 +106,8 @@ table says so; 0 long-polls it as releaser.py is (`&wait=60`). pre-deploy.sh spe
 project's API, so its figure is ours only. With a baseline, each release is queued at a
 random moment (a pause of 0.2 to 5.2 s before each POST, the same pauses for both), as deploys
 arrive: a baseline that looks at its queue on a timer (the seed: every 5 s) would otherwise be
-caught at the same phase of that timer every time. The git, skip and history parts are ours only.
+caught at the same phase of that timer every time. The crowd, git, skip and history parts
+are ours only.
 
 Generated repositories are cached in the work folder (default /tmp/bench-work, --work-dir),
 so reruns skip generating them; everything else lives in a run folder inside it that is
